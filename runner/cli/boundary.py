@@ -1,0 +1,72 @@
+"""The one error boundary: no input, however broken, shows a Python traceback.
+
+Known errors (MediamixError) print one clear message and exit 1 (2 for configuration
+and usage problems); Ctrl-C exits 130; anything else is a bug: exit 3, with the
+traceback written to a log file whose path is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from typing import NoReturn
+
+import click
+
+from runner.errors import ConfigError, MediamixError, redact
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+
+def _crash_log_path() -> str:
+    base = os.environ.get("MEDIAMIX_STATE_DIR") or tempfile.gettempdir()
+    os.makedirs(base, exist_ok=True)
+    return os.path.join(base, "mediamix-crash.log")
+
+
+def report_error(exc: MediamixError) -> int:
+    if isinstance(exc, ConfigError):
+        for diagnostic in exc.diagnostics:
+            click.echo(redact(str(diagnostic)), err=True)
+        n = len(exc.diagnostics)
+        click.echo(f"mediamix: {n} problem{'s' if n != 1 else ''} found", err=True)
+    else:
+        click.echo(f"mediamix: error: {redact(str(exc))}", err=True)
+    return exc.exit_code
+
+
+def run_guarded(cli: click.Command, argv: list[str]) -> NoReturn:
+    try:
+        code = cli.main(args=argv, prog_name="mediamix", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("mediamix: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        click.echo("mediamix: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = EXIT_USAGE
+    except MediamixError as exc:
+        code = report_error(exc)
+    except BrokenPipeError:
+        code = EXIT_FAILED
+    except Exception:
+        path = _crash_log_path()
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(redact(traceback.format_exc()))
+        click.echo(
+            f"mediamix: internal error (a bug); details written to {path}. "
+            "Please report it with that file.",
+            err=True,
+        )
+        code = EXIT_INTERNAL
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -1,0 +1,176 @@
+"""mediamix's exception tree: the only exceptions that cross a module boundary.
+
+Foreign exceptions (httpx, duckdb, fsspec, jsonschema, yaml) are wrapped where they
+enter, with ``raise ... from exc``. The CLI turns any ``MediamixError`` into one clear
+line (exit 1, or 2 for configuration/usage); anything else is a bug (exit 3).
+
+    MediamixError
+    ├── ConfigError            bad YAML / schema / cross-file problems (carries Diagnostics)
+    ├── UsageError             bad command-line input
+    ├── TemplateError          a prompt/path template failed to render (names the step)
+    ├── ProviderError          a provider call failed; ``kind`` drives fallback decisions
+    │   ├── TransientError         5xx, timeouts, resets, malformed bodies   -> retry
+    │   ├── RateLimitedError       429/529, with ``retry_after``             -> wait or next account
+    │   ├── PermanentError         invalid request, content policy, no model -> next candidate
+    │   ├── CredentialsError       bad key: this account is unusable          -> next account
+    │   └── UnavailableError       no key set / account inactive              -> skip candidate
+    ├── ArtifactInvalid        the output failed validation (blank image, silence, ...) -> retry
+    ├── StorageError           writing an artifact failed
+    ├── RunLogError            the DuckDB run log could not be read or written
+    ├── BudgetExceeded         dispatching would exceed --max-cost
+    └── JobFailed              every candidate of a step failed (carries the last cause)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+ErrorKind = Literal[
+    "transient", "rate_limited", "permanent", "credentials", "unavailable", "invalid_artifact"
+]
+
+
+class MediamixError(Exception):
+    """Base of every error mediamix raises on purpose."""
+
+    exit_code: ClassVar[int] = 1
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem in one file, pointing at the spot: ``file:line:col: path: message``."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f": {self.path}" if self.path else ""
+        return f"{self.file}:{self.line}:{self.column}{where}: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "message": self.message,
+        }
+
+
+class ConfigError(MediamixError):
+    """One or more configuration problems, all reported at once."""
+
+    exit_code = 2
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class UsageError(MediamixError):
+    exit_code = 2
+
+
+class TemplateError(MediamixError):
+    def __init__(self, step: str, message: str) -> None:
+        self.step = step
+        super().__init__(f"step {step!r}: {message}")
+
+
+class ProviderError(MediamixError):
+    """A provider call failed. ``kind`` says what the engine should do about it."""
+
+    kind: ClassVar[ErrorKind] = "permanent"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.retry_after = retry_after
+        self.code = code
+
+
+class TransientError(ProviderError):
+    kind = "transient"
+
+
+class RateLimitedError(ProviderError):
+    kind = "rate_limited"
+
+
+class PermanentError(ProviderError):
+    kind = "permanent"
+
+
+class CredentialsError(ProviderError):
+    kind = "credentials"
+
+
+class UnavailableError(ProviderError):
+    kind = "unavailable"
+
+
+class ArtifactInvalid(MediamixError):
+    """The provider answered, but what it produced is not a usable artifact."""
+
+    kind: ClassVar[ErrorKind] = "invalid_artifact"
+
+
+class StorageError(MediamixError):
+    pass
+
+
+class RunLogError(MediamixError):
+    pass
+
+
+class BudgetExceeded(MediamixError):
+    pass
+
+
+class JobFailed(MediamixError):
+    def __init__(self, step: str, message: str) -> None:
+        self.step = step
+        super().__init__(f"step {step!r} failed: {message}")
+
+
+class SecretRedactor:
+    """Remembers every secret value read at run time and blanks it out of text.
+
+    Keys are read from the environment only at call time; each one is registered here
+    so that nothing written (run log, events, errors, progress) can carry it.
+    """
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, secret: str | None) -> None:
+        # Very short values would blank out ordinary words; real keys are long.
+        if secret and len(secret) >= 6:
+            self._secrets.add(secret)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "[REDACTED]")
+        return text
+
+
+#: Process-wide redactor: providers and accounts register keys, writers redact.
+REDACTOR = SecretRedactor()
+
+
+def redact(text: str) -> str:
+    return REDACTOR.redact(text)

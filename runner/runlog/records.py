@@ -1,0 +1,145 @@
+"""Rows the engine hands to the run log. Plain data; the run log knows no vendor.
+
+Times are timezone-aware UTC datetimes. Costs are USD and ``None`` when unknown
+(never 0 for "unknown"). Ids are strings (uuid4 hex) made by the engine, so rows from
+several processes and machines merge without clashes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+JobStatus = Literal["running", "succeeded", "failed", "skipped"]
+AttemptStatus = Literal["succeeded", "failed", "skipped"]
+RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    pipeline: str
+    started_at: datetime
+    status: RunStatus = "running"
+    finished_at: datetime | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    workflow: str | None = None
+    host: str | None = None
+    shard: str | None = None
+    mediamix_version: str | None = None
+    jobs_total: int | None = None
+    jobs_succeeded: int | None = None
+    jobs_failed: int | None = None
+    cost_usd: float | None = None
+
+
+@dataclass
+class JobRecord:
+    job_id: str
+    run_id: str
+    step_id: str
+    media_type: str
+    started_at: datetime
+    status: JobStatus = "running"
+    preset: str | None = None
+    strategy: str | None = None
+    item_index: int | None = None
+    idempotency_key: str | None = None
+    finished_at: datetime | None = None
+    attempts: int = 0
+    error_class: str | None = None
+    error: str | None = None
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    provider: str | None = None
+    model: str | None = None
+    account: str | None = None
+    #: Vendor task id of an accepted long-running job (for resume without paying twice).
+    task_id: str | None = None
+
+
+@dataclass
+class AttemptRecord:
+    attempt_id: str
+    job_id: str
+    run_id: str
+    number: int
+    provider: str
+    model: str
+    started_at: datetime
+    status: AttemptStatus
+    account: str | None = None
+    candidate_index: int = 0
+    finished_at: datetime | None = None
+    latency_ms: float | None = None
+    error_class: str | None = None
+    error: str | None = None
+    http_status: int | None = None
+    retry_after_s: float | None = None
+    bytes: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    units: float | None = None
+    cost_usd: float | None = None
+    task_id: str | None = None
+
+
+@dataclass
+class EventRecord:
+    event_id: str
+    run_id: str
+    at: datetime
+    kind: str
+    message: str
+    job_id: str | None = None
+    attempt_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ArtifactRecord:
+    artifact_id: str
+    job_id: str
+    run_id: str
+    uri: str
+    media_type: str
+    mime: str
+    size: int
+    sha256: str
+    created_at: datetime
+    public_url: str | None = None
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    pages: int | None = None
+
+
+Record = RunRecord | JobRecord | AttemptRecord | EventRecord | ArtifactRecord
+
+
+@dataclass(frozen=True)
+class CandidateStats:
+    """What the run log has learned about one provider/model/account over a window."""
+
+    provider: str
+    model: str
+    account: str | None
+    attempts: int
+    successes: int
+    p50_latency_ms: float | None
+    avg_cost_usd: float | None
+    last_attempt_at: datetime | None = None
+
+    @property
+    def success_rate(self) -> float:
+        return self.successes / self.attempts if self.attempts else 0.0
