@@ -47,10 +47,13 @@ class Diagnostic:
     column: int
     path: str
     message: str
+    #: "error" fails validation; "warning" is reported but does not.
+    severity: str = "error"
 
     def __str__(self) -> str:
         where = f": {self.path}" if self.path else ""
-        return f"{self.file}:{self.line}:{self.column}{where}: {self.message}"
+        tag = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.line}:{self.column}{where}: {tag}{self.message}"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -59,6 +62,7 @@ class Diagnostic:
             "column": self.column,
             "path": self.path,
             "message": self.message,
+            "severity": self.severity,
         }
 
 
