@@ -1,0 +1,102 @@
+"""Object keys: rendering output path templates and refusing keys that leave the root.
+
+A key is a relative, ``/``-separated path under the store's root, the same on local disk
+and in a bucket: ``run-42/cover.png``. Templates are ``str.format`` strings over plain
+field names (format specs allowed, attribute and index access not), so a template cannot
+reach into the objects it is given.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+from runner.errors import StorageError
+
+_MIME_EXTENSIONS: dict[str, str] = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/jpg": "jpg",
+    "image/webp": "webp",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/vnd.wave": "wav",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/ogg": "ogg",
+    "audio/flac": "flac",
+    "audio/x-flac": "flac",
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+    "application/pdf": "pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "text/plain": "txt",
+    "text/markdown": "md",
+    "application/json": "json",
+}
+
+#: Extension for a type we have no name for: the artifact is still stored, never dropped.
+UNKNOWN_EXTENSION = "bin"
+
+_FORMATTER = string.Formatter()
+
+
+def extension_for(mime: str) -> str:
+    """File extension (no dot) for a MIME type; parameters such as ``; charset=`` are ignored."""
+    base = mime.split(";", 1)[0].strip().lower()
+    return _MIME_EXTENSIONS.get(base, UNKNOWN_EXTENSION)
+
+
+def render_key(template: str, **fields: Any) -> str:
+    """Fill an output path template and check that the result stays under the root."""
+    for _literal, name, _spec, _conversion in _parse(template):
+        if name is None:
+            continue
+        if not name.isidentifier():
+            raise StorageError(
+                f"output template {template!r}: field {{{name}}} must be a plain name"
+            )
+        if name not in fields:
+            known = ", ".join(sorted(fields)) or "none"
+            raise StorageError(
+                f"output template {template!r} uses unknown field {{{name}}} (known: {known})"
+            )
+    try:
+        key = template.format(**fields)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        # A bad format spec ("{index:q}") or a field nested inside a spec.
+        raise StorageError(f"output template {template!r} could not be filled: {exc}") from exc
+    return check_key(key)
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` unchanged if it is a safe relative path, else raise StorageError."""
+    problem = _key_problem(key)
+    if problem is not None:
+        raise StorageError(f"artifact key {key!r} {problem}")
+    return key
+
+
+def _key_problem(key: str) -> str | None:
+    if not key:
+        return "is empty"
+    if key.startswith("/") or (len(key) > 1 and key[1] == ":"):
+        return "is absolute; keys are relative to the storage root"
+    if "\\" in key:
+        return "contains a backslash; use '/' between folders"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+        return "contains a control character"
+    for part in key.split("/"):
+        if part == "..":
+            return "escapes the storage root with '..'"
+        if part in ("", "."):
+            return "has an empty or '.' path segment"
+    return None
+
+
+def _parse(template: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    try:
+        return list(_FORMATTER.parse(template))
+    except ValueError as exc:
+        raise StorageError(f"output template {template!r} is malformed: {exc}") from exc

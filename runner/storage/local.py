@@ -1,0 +1,116 @@
+"""Artifacts on local disk, written so that no reader ever sees half a file.
+
+Each artifact is copied to a hidden temporary name in its destination folder and then
+renamed over the final name with ``os.replace``, which is atomic within one filesystem:
+a reader sees the old file or the whole new one, and a failed copy leaves only a temporary
+file, which is removed. This uses the OS directly rather than fsspec's local filesystem,
+whose moves and copies promise no such atomicity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import secrets
+import shutil
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from runner.errors import StorageError
+
+#: Copy buffer: large reads keep the copy fast without holding big files in memory.
+_COPY_CHUNK = 1 << 20
+
+
+class LocalBackend:
+    """Stores keys as files under ``root`` (an absolute directory)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(os.path.abspath(root))
+
+    @property
+    def root_uri(self) -> str:
+        return self.root.as_uri()
+
+    def uri_for(self, key: str) -> str:
+        return (self.root / key).as_uri()
+
+    def path_for(self, uri: str) -> Path:
+        """The file behind one of this store's ``file://`` URIs."""
+        parts = urlsplit(uri)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            raise StorageError(f"{uri!r} is not a file:// URI of this store ({self.root_uri})")
+        path = Path(os.path.normpath(unquote(parts.path)))
+        if not path.is_relative_to(self.root) or path == self.root:
+            raise StorageError(f"{uri!r} is outside this store's root ({self.root_uri})")
+        return path
+
+    async def put(self, local_path: Path, key: str, *, move: bool) -> Path:
+        destination = self.root / key
+        await asyncio.to_thread(_install, local_path, destination, move)
+        return destination
+
+    async def exists(self, uri: str) -> bool:
+        return await asyncio.to_thread(self.path_for(uri).is_file)
+
+    async def read_bytes(self, uri: str) -> bytes:
+        path = self.path_for(uri)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError as exc:
+            raise StorageError(f"artifact {uri} does not exist") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot read artifact {uri}: {_reason(exc)}") from exc
+
+    async def delete(self, uri: str) -> None:
+        path = self.path_for(uri)
+        try:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete artifact {uri}: {_reason(exc)}") from exc
+
+
+def _install(source: Path, destination: Path, move: bool) -> None:
+    """Put ``source``'s bytes at ``destination`` atomically (runs in a worker thread)."""
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create folder {destination.parent}: {_reason(exc)}") from exc
+    if move and _rename_within_filesystem(source, destination):
+        return
+    temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(6)}.part")
+    try:
+        _copy_exclusive(source, temporary)
+        os.replace(temporary, destination)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise StorageError(f"cannot write artifact {destination}: {_reason(exc)}") from exc
+    except BaseException:  # cancellation or a bug: still leave no temporary file behind
+        temporary.unlink(missing_ok=True)
+        raise
+    if move:
+        source.unlink(missing_ok=True)
+
+
+def _rename_within_filesystem(source: Path, destination: Path) -> bool:
+    """Rename when both paths share a filesystem (atomic, no copy); False if they do not."""
+    try:
+        os.replace(source, destination)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            return False
+        raise StorageError(f"cannot move {source} to {destination}: {_reason(exc)}") from exc
+    return True
+
+
+def _copy_exclusive(source: Path, temporary: Path) -> None:
+    # O_EXCL: never write through a file (or symlink) someone else put at the temporary name;
+    # mode 0o666 so the umask decides the final permissions, as for any file the user writes.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+        shutil.copyfileobj(src, out, _COPY_CHUNK)
+
+
+def _reason(exc: OSError) -> str:
+    return f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)

@@ -1,0 +1,125 @@
+"""The artifact store: where finished artifacts go, chosen by the project's storage URL.
+
+``file://outputs`` (relative to the project root), ``file:///abs/path`` or a plain path
+store on local disk; ``s3://bucket/prefix`` stores in an S3-compatible bucket. Either way
+a caller hands over a local file and a key and gets back a :class:`StoredObject`; an
+artifact is never visible half-written.
+
+``public_url_base`` is the public address of the store's root (the bucket and prefix, or
+the local folder behind a web server): an object's public URL is that base plus its key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit
+
+from runner.config.model import StorageSpec
+from runner.errors import StorageError
+from runner.storage.keys import check_key
+from runner.storage.local import LocalBackend
+
+if TYPE_CHECKING:
+    from runner.storage.s3 import S3Backend
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    uri: str
+    key: str
+    #: ``public_url_base`` + "/" + the URL-quoted key, when a base is configured.
+    public_url: str | None
+    #: The final file for local storage; None for remote storage.
+    local_path: Path | None
+
+
+class ArtifactStore:
+    def __init__(self, spec: StorageSpec, *, project_root: Path) -> None:
+        self.spec = spec
+        self._public_base = spec.public_url_base.rstrip("/") if spec.public_url_base else None
+        self._backend: LocalBackend | S3Backend = _backend_for(spec, project_root)
+
+    @property
+    def root_uri(self) -> str:
+        return self._backend.root_uri
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self._backend, LocalBackend)
+
+    async def put(
+        self, local_path: Path, key: str, *, content_type: str, move: bool = False
+    ) -> StoredObject:
+        """Store ``local_path``'s bytes under ``key``.
+
+        With ``move`` the caller gives up ``local_path``: on local storage on the same
+        filesystem it is renamed into place (no copy), otherwise removed after the write.
+        """
+        check_key(key)
+        final_path: Path | None = None
+        if isinstance(self._backend, LocalBackend):
+            final_path = await self._backend.put(local_path, key, move=move)
+        else:
+            await self._backend.put(local_path, key, content_type=content_type)
+            if move:
+                local_path.unlink(missing_ok=True)
+        return StoredObject(
+            uri=self._backend.uri_for(key),
+            key=key,
+            public_url=self.public_url(key),
+            local_path=final_path,
+        )
+
+    def public_url(self, key: str) -> str | None:
+        if self._public_base is None:
+            return None
+        return f"{self._public_base}/{quote(check_key(key), safe='/')}"
+
+    async def exists(self, uri: str) -> bool:
+        return await self._backend.exists(uri)
+
+    async def open_local(self, uri: str) -> Path | None:
+        """The local file behind ``uri`` on local storage; None for remote storage."""
+        if not isinstance(self._backend, LocalBackend):
+            self._backend.path_for(uri)  # still refuse URIs that are not this store's
+            return None
+        path = self._backend.path_for(uri)
+        if not await self._backend.exists(uri):
+            raise StorageError(f"artifact {uri} does not exist")
+        return path
+
+    async def read_bytes(self, uri: str) -> bytes:
+        """The whole object: meant for small artifacts (text, JSON), not for video."""
+        return await self._backend.read_bytes(uri)
+
+    async def delete(self, uri: str) -> None:
+        """Remove the object; deleting one that is already gone is not an error."""
+        await self._backend.delete(uri)
+
+
+def _backend_for(spec: StorageSpec, project_root: Path) -> LocalBackend | S3Backend:
+    url = spec.url.strip()
+    scheme = urlsplit(url).scheme
+    if scheme == "file":
+        # Not urlsplit: "file://outputs" means the folder "outputs", not a host named so.
+        location = Path(url.removeprefix("file://"))
+        return LocalBackend(location if location.is_absolute() else project_root / location)
+    if scheme in ("s3", "s3a"):
+        parts = urlsplit(url)
+        if not parts.netloc:
+            raise StorageError(f"storage url {url!r} names no bucket (expected s3://bucket/prefix)")
+        from runner.storage.s3 import S3Backend
+
+        return S3Backend(
+            parts.netloc,
+            parts.path,
+            endpoint_url=spec.endpoint_url,
+            region=spec.region,
+            options=spec.options,
+        )
+    if scheme == "" and url:
+        location = Path(url)
+        return LocalBackend(location if location.is_absolute() else project_root / location)
+    raise StorageError(f"storage url {url!r}: unsupported scheme {scheme!r} (use file:// or s3://)")
