@@ -98,7 +98,7 @@ class AttemptRecord:
 class EventRecord:
     event_id: str
     run_id: str
-    at: datetime
+    occurred_at: datetime
     kind: str
     message: str
     job_id: str | None = None

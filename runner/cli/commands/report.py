@@ -1,0 +1,67 @@
+"""``mediamix report``: success rate, attempts per success, latency and cost, grouped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from runner.cli.commands.log import log_option, runlog_for
+from runner.cli.output import emit, percent, render, usd
+from runner.runlog.html_report import render_report_html
+from runner.runlog.queries import REPORT_BY
+from runner.runlog.since import parse_since
+
+_FORMATTERS = {"success_rate": percent, "cost_usd": usd}
+
+
+@click.command("report")
+@click.option("--by", type=click.Choice(REPORT_BY), default="preset", show_default=True)
+@click.option("--since", default=None, help="24h, 7d, 2w, or a UTC date such as 2026-11-01.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "markdown", "html"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to FILE instead of standard output.",
+)
+@log_option
+@click.pass_context
+def report_cmd(
+    ctx: click.Context,
+    by: str,
+    since: str | None,
+    fmt: str,
+    output: Path | None,
+    log_dir: Path | None,
+) -> None:
+    """Success rate, attempts per success, p50/p95 latency and cost, grouped --by one column.
+
+    preset, media_type and day count jobs; provider, model and account count the jobs
+    that tried them (a fallback that rescued a job counts as that provider's success).
+    """
+    start = parse_since(since) if since else None
+    log = runlog_for(ctx, log_dir)
+    with log.queries() as queries:
+        rows = queries.report(by, start)
+        series = queries.timeseries(start) if fmt == "html" else []
+    if fmt == "html":
+        text = render_report_html(
+            by=by,
+            rows=rows,
+            timeseries=series,
+            generated_at=datetime.now(UTC),
+            since=start,
+            source=str(log.db_path),
+        )
+    else:
+        text = render(rows, fmt, formatters=_FORMATTERS)
+    emit(text, output)

@@ -1,0 +1,115 @@
+"""Records as JSON lines: the format of the inbox batch files writers leave for ingest.
+
+One line per record: the record's fields plus ``table`` (where it goes) and ``seq`` (a
+process-wide, strictly increasing number that decides which version of a run or job
+wins). Times become naive ISO-8601 strings in UTC, which DuckDB parses into TIMESTAMP.
+Every string, however deeply nested, passes through the secret redactor first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from runner.errors import redact
+from runner.runlog.records import (
+    ArtifactRecord,
+    AttemptRecord,
+    EventRecord,
+    JobRecord,
+    Record,
+    RunRecord,
+)
+
+#: Record type -> table name.
+TABLE_OF: dict[type, str] = {
+    RunRecord: "runs",
+    JobRecord: "jobs",
+    AttemptRecord: "attempts",
+    EventRecord: "events",
+    ArtifactRecord: "artifacts",
+}
+
+#: Table -> its id column.
+KEY_OF: dict[str, str] = {
+    "runs": "run_id",
+    "jobs": "job_id",
+    "attempts": "attempt_id",
+    "events": "event_id",
+    "artifacts": "artifact_id",
+}
+
+#: Tables whose rows change over time (latest ``seq`` wins); the others are append-only.
+UPSERT_TABLES = frozenset({"runs", "jobs"})
+
+# Process start (ns since the epoch) plus a counter: strictly increasing within a process
+# (next() on itertools.count is atomic under the GIL, no lock needed), and a later process,
+# such as a resumed run, starts above every number an earlier one could have reached.
+_SEQ_BASE = time.time_ns()
+_seq_counter = itertools.count(1)
+
+
+def next_seq() -> int:
+    return _SEQ_BASE + next(_seq_counter)
+
+
+def _utc_naive_iso(value: datetime) -> str:
+    if value.tzinfo is not None:
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        value = value.replace(tzinfo=None)
+    return value.isoformat()
+
+
+def _clean(value: Any) -> Any:
+    kind = type(value)
+    # Exact-type checks first: this runs for every field of every record.
+    if kind is str:
+        return redact(value)
+    if value is None or kind is int or kind is bool:
+        return value
+    if kind is float:
+        # NaN/inf are not JSON and mean "unknown" here.
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime):
+        return _utc_naive_iso(value)
+    if isinstance(value, str):
+        return redact(str(value))
+    if isinstance(value, dict):
+        return {redact(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(v) for v in value]
+    if isinstance(value, bool | int):
+        return int(value)
+    if isinstance(value, float):
+        return _clean(float(value))
+    # Paths, enums, bytes...: their text form, redacted like any other string.
+    return redact(str(value))
+
+
+def encode_line(table: str, seq: int, fields: dict[str, Any]) -> str:
+    row = {name: _clean(value) for name, value in fields.items()}
+    row["table"] = table
+    row["seq"] = seq
+    return _ENCODER.encode(row)
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def table_of(record: Record) -> str:
+    try:
+        return TABLE_OF[type(record)]
+    except KeyError:
+        raise TypeError(f"not a run-log record: {type(record).__name__}") from None
+
+
+def as_aware(value: datetime | None) -> datetime | None:
+    """A TIMESTAMP read back from the log (naive UTC) as an aware datetime."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

@@ -1,0 +1,238 @@
+"""Numbered schema migrations for ``runlog.duckdb``: applied once, in order, recorded.
+
+A shipped migration is never edited: change the schema by appending ``m002_...``.
+``schema_migrations`` holds one row per applied migration; the highest ``version`` is
+the file's schema version. Times are TIMESTAMP in UTC (DuckDB's TIMESTAMPTZ would
+need pytz in every Python client); costs are USD, NULL when unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+
+from runner.errors import RunLogError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+# Rate limiting, as the engine records it: the error kind, the class name, or the status.
+_RATE_LIMITED = "(error_class IN ('rate_limited', 'RateLimitedError') OR http_status IN (429, 529))"
+
+m001_initial = Migration(
+    1,
+    "m001_initial",
+    f"""
+CREATE TABLE runs (
+    run_id VARCHAR PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    pipeline VARCHAR,
+    started_at TIMESTAMP,
+    status VARCHAR,
+    finished_at TIMESTAMP,
+    inputs JSON,
+    workflow VARCHAR,
+    host VARCHAR,
+    shard VARCHAR,
+    mediamix_version VARCHAR,
+    jobs_total INTEGER,
+    jobs_succeeded INTEGER,
+    jobs_failed INTEGER,
+    cost_usd DOUBLE
+);
+
+CREATE TABLE jobs (
+    job_id VARCHAR PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    run_id VARCHAR,
+    step_id VARCHAR,
+    media_type VARCHAR,
+    started_at TIMESTAMP,
+    status VARCHAR,
+    preset VARCHAR,
+    strategy VARCHAR,
+    item_index INTEGER,
+    idempotency_key VARCHAR,
+    finished_at TIMESTAMP,
+    attempts INTEGER,
+    error_class VARCHAR,
+    error VARCHAR,
+    cost_usd DOUBLE,
+    latency_ms DOUBLE,
+    provider VARCHAR,
+    model VARCHAR,
+    account VARCHAR,
+    task_id VARCHAR
+);
+
+CREATE TABLE attempts (
+    attempt_id VARCHAR PRIMARY KEY,
+    job_id VARCHAR,
+    run_id VARCHAR,
+    number INTEGER,
+    provider VARCHAR,
+    model VARCHAR,
+    started_at TIMESTAMP,
+    status VARCHAR,
+    account VARCHAR,
+    candidate_index INTEGER,
+    finished_at TIMESTAMP,
+    latency_ms DOUBLE,
+    error_class VARCHAR,
+    error VARCHAR,
+    http_status INTEGER,
+    retry_after_s DOUBLE,
+    bytes BIGINT,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    units DOUBLE,
+    cost_usd DOUBLE,
+    task_id VARCHAR
+);
+
+CREATE TABLE events (
+    event_id VARCHAR PRIMARY KEY,
+    run_id VARCHAR,
+    occurred_at TIMESTAMP,
+    kind VARCHAR,
+    message VARCHAR,
+    job_id VARCHAR,
+    attempt_id VARCHAR,
+    data JSON
+);
+
+CREATE TABLE artifacts (
+    artifact_id VARCHAR PRIMARY KEY,
+    job_id VARCHAR,
+    run_id VARCHAR,
+    uri VARCHAR,
+    media_type VARCHAR,
+    mime VARCHAR,
+    size BIGINT,
+    sha256 VARCHAR,
+    created_at TIMESTAMP,
+    public_url VARCHAR,
+    width INTEGER,
+    height INTEGER,
+    duration_s DOUBLE,
+    pages INTEGER
+);
+
+CREATE VIEW account_health AS
+SELECT
+    provider,
+    account,
+    count(*) FILTER (WHERE status = 'succeeded') AS successes,
+    count(*) FILTER (WHERE status = 'failed') AS failures,
+    count(*) FILTER (WHERE status = 'failed' AND {_RATE_LIMITED}) AS rate_limited,
+    sum(cost_usd) AS cost_usd,
+    arg_max(status, coalesce(finished_at, started_at)) AS last_status,
+    max(coalesce(finished_at, started_at)) FILTER (WHERE status = 'failed') AS last_error_at,
+    max(coalesce(finished_at, started_at) + to_microseconds(CAST(retry_after_s * 1e6 AS BIGINT)))
+        FILTER (WHERE {_RATE_LIMITED} AND retry_after_s IS NOT NULL) AS cooldown_until
+FROM attempts
+WHERE status <> 'skipped'
+GROUP BY provider, account;
+
+CREATE VIEW v_success_by_preset AS
+SELECT
+    preset,
+    count(*) AS jobs,
+    count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+    count(*) FILTER (WHERE status = 'failed') AS failed,
+    count(*) FILTER (WHERE status = 'succeeded')
+        / nullif(count(*) FILTER (WHERE status IN ('succeeded', 'failed')), 0) AS success_rate
+FROM jobs
+GROUP BY preset;
+
+CREATE VIEW v_cost_by_account_day AS
+SELECT
+    CAST(started_at AS DATE) AS day,
+    provider,
+    account,
+    count(*) AS attempts,
+    count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+    sum(cost_usd) AS cost_usd
+FROM attempts
+GROUP BY CAST(started_at AS DATE), provider, account;
+
+CREATE VIEW v_failures_by_error_class AS
+SELECT
+    error_class,
+    count(*) AS attempts,
+    count(DISTINCT job_id) AS jobs,
+    list_sort(list(DISTINCT provider)) AS providers,
+    max(started_at) AS last_at,
+    arg_max(error, started_at) AS last_error
+FROM attempts
+WHERE status = 'failed'
+GROUP BY error_class;
+
+CREATE VIEW v_latency_by_model AS
+SELECT
+    provider,
+    model,
+    count(*) AS attempts,
+    quantile_cont(latency_ms, 0.5) AS p50_latency_ms,
+    quantile_cont(latency_ms, 0.95) AS p95_latency_ms,
+    avg(latency_ms) AS avg_latency_ms
+FROM attempts
+WHERE status = 'succeeded' AND latency_ms IS NOT NULL
+GROUP BY provider, model;
+""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial,)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+_BOOTSTRAP = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name VARCHAR NOT NULL,
+    applied_at TIMESTAMP NOT NULL
+)
+"""
+
+
+def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    return {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply every migration not yet applied, each in its own transaction; return names.
+
+    The caller holds the run log's exclusive lock, so no two processes migrate at once.
+    """
+    con.execute(_BOOTSTRAP)
+    done = applied_versions(con)
+    newest = max(done, default=0)
+    if newest > SCHEMA_VERSION:
+        raise RunLogError(
+            f"the run log has schema version {newest}, newer than this mediamix "
+            f"understands ({SCHEMA_VERSION}); upgrade mediamix to read it"
+        )
+    applied: list[str] = []
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(migration.sql)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                [migration.version, migration.name, datetime.now(UTC).replace(tzinfo=None)],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(migration.name)
+    return applied

@@ -1,0 +1,345 @@
+"""Questions the engine and the CLI ask the run log, over one open DuckDB connection.
+
+Get one with ``RunLog(dir).queries()``. Row dicts carry plain Python values: times are
+aware UTC datetimes, ``day`` is a date, costs are USD floats or ``None`` when unknown.
+The keys of every dict are part of mediamix's stable interface (``--json``); see
+docs/runlog.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, get_args
+
+import duckdb
+
+from runner.errors import RunLogError, UsageError
+from runner.runlog.codec import as_aware
+from runner.runlog.records import CandidateStats
+
+ReportBy = Literal["preset", "provider", "model", "account", "media_type", "day"]
+REPORT_BY: tuple[str, ...] = get_args(ReportBy)
+
+#: Report groupings counted per job, and per attempt (a job tried several candidates).
+_JOB_DIMENSIONS = {
+    "preset": "preset",
+    "media_type": "media_type",
+    "day": "CAST(started_at AS DATE)",
+}
+_ATTEMPT_DIMENSIONS = {"provider": "provider", "model": "model", "account": "account"}
+
+_JSON_COLUMNS = frozenset({"data", "inputs"})
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    status: str | None = None
+    media_type: str | None = None
+    preset: str | None = None
+    #: A run id or a prefix of one.
+    run: str | None = None
+    since: datetime | None = None
+    limit: int | None = 50
+
+
+def _db_time(moment: datetime) -> datetime:
+    """An aware datetime as the naive UTC value the TIMESTAMP columns hold."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _value(name: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return as_aware(value)
+    if name in _JSON_COLUMNS and isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+class Queries:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        try:
+            cursor = self.con.execute(sql, list(params))
+            names = [d[0] for d in cursor.description or ()]
+            return [
+                {n: _value(n, v) for n, v in zip(names, row, strict=True)}
+                for row in cursor.fetchall()
+            ]
+        except duckdb.Error as exc:
+            raise RunLogError(f"run-log query failed: {exc}") from exc
+
+    # -- for the engine -------------------------------------------------------------
+
+    def model_stats(
+        self, window_hours: float, *, now: datetime | None = None
+    ) -> list[CandidateStats]:
+        """Per provider/model/account over the last ``window_hours``: one aggregate query.
+
+        Skipped attempts (no key, inactive account) say nothing about a model and are left
+        out; latency is over successful attempts; cost is the mean of attempts with a
+        known cost.
+        """
+        end = _db_time(now or datetime.now(UTC))
+        start = end - timedelta(hours=window_hours)
+        rows = self._rows(
+            """
+            SELECT provider, model, account,
+                   count(*) AS attempts,
+                   count(*) FILTER (WHERE status = 'succeeded') AS successes,
+                   quantile_cont(latency_ms, 0.5) FILTER (WHERE status = 'succeeded') AS p50,
+                   avg(cost_usd) AS avg_cost,
+                   max(started_at) AS last_at
+            FROM attempts
+            WHERE started_at >= ? AND started_at <= ? AND status <> 'skipped'
+            GROUP BY provider, model, account
+            ORDER BY provider, model, account NULLS FIRST
+            """,
+            [start, end],
+        )
+        return [
+            CandidateStats(
+                provider=r["provider"],
+                model=r["model"],
+                account=r["account"],
+                attempts=int(r["attempts"]),
+                successes=int(r["successes"]),
+                p50_latency_ms=r["p50"],
+                avg_cost_usd=r["avg_cost"],
+                last_attempt_at=r["last_at"],
+            )
+            for r in rows
+        ]
+
+    def succeeded_job_keys(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        """Idempotency key -> artifact URIs of its latest succeeded job (for batch resume)."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        rows = self._rows(
+            """
+            WITH done AS (
+                SELECT idempotency_key AS key, job_id FROM jobs
+                WHERE status = 'succeeded' AND idempotency_key IN (SELECT unnest(?::VARCHAR[]))
+                QUALIFY row_number() OVER (
+                    PARTITION BY idempotency_key ORDER BY finished_at DESC NULLS LAST, seq DESC
+                ) = 1
+            )
+            SELECT key, list(a.uri ORDER BY a.created_at, a.uri)
+                        FILTER (WHERE a.uri IS NOT NULL) AS uris
+            FROM done LEFT JOIN artifacts a USING (job_id)
+            GROUP BY key
+            """,
+            [wanted],
+        )
+        return {r["key"]: list(r["uris"] or []) for r in rows}
+
+    def task_ids_for_run(self, run_id: str) -> dict[str, str]:
+        """Idempotency key -> latest vendor task id, for the run's jobs not yet succeeded.
+
+        Lets a resumed run poll a long-running vendor job instead of paying for it twice.
+        Jobs without an idempotency key cannot be matched on resume and are left out.
+        """
+        rows = self._rows(
+            """
+            WITH keyed AS (
+                SELECT job_id, idempotency_key AS key FROM jobs
+                WHERE run_id = ? AND idempotency_key IS NOT NULL
+            ),
+            done AS (
+                SELECT DISTINCT idempotency_key AS key FROM jobs
+                WHERE status = 'succeeded' AND idempotency_key IN (SELECT key FROM keyed)
+            ),
+            tasks AS (
+                SELECT k.key, a.task_id, a.started_at AS t
+                FROM attempts a JOIN keyed k USING (job_id) WHERE a.task_id IS NOT NULL
+                UNION ALL
+                SELECT k.key, j.task_id, coalesce(j.finished_at, j.started_at) AS t
+                FROM jobs j JOIN keyed k USING (job_id) WHERE j.task_id IS NOT NULL
+            )
+            SELECT key, arg_max(task_id, t) AS task_id FROM tasks
+            WHERE key NOT IN (SELECT key FROM done)
+            GROUP BY key
+            """,
+            [run_id],
+        )
+        return {r["key"]: r["task_id"] for r in rows}
+
+    def account_stats(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM account_health ORDER BY provider, account NULLS FIRST")
+
+    # -- for people ---------------------------------------------------------------
+
+    def list_jobs(self, filters: JobFilter | None = None) -> list[dict[str, Any]]:
+        """Newest first. Keys: see ``JOB_LIST_KEYS``."""
+        f = filters or JobFilter()
+        where = ["TRUE"]
+        params: list[Any] = []
+        for column, value in (
+            ("status", f.status),
+            ("media_type", f.media_type),
+            ("preset", f.preset),
+        ):
+            if value is not None:
+                where.append(f"j.{column} = ?")
+                params.append(value)
+        if f.run is not None:
+            where.append("starts_with(j.run_id, ?)")
+            params.append(f.run)
+        if f.since is not None:
+            where.append("j.started_at >= ?")
+            params.append(_db_time(f.since))
+        limit = ""
+        if f.limit is not None:
+            limit = "LIMIT ?"
+            params.append(max(0, f.limit))
+        return self._rows(
+            f"""
+            WITH a AS (
+                SELECT job_id, count(*) AS n, sum(cost_usd) AS cost FROM attempts GROUP BY job_id
+            ),
+            art AS (
+                SELECT job_id, list(uri ORDER BY created_at, uri) AS uris
+                FROM artifacts GROUP BY job_id
+            )
+            SELECT j.job_id, j.run_id, j.step_id, j.item_index, j.status, j.media_type, j.preset,
+                   j.strategy, j.provider, j.model, j.account,
+                   greatest(coalesce(j.attempts, 0), coalesce(a.n, 0)) AS attempts,
+                   j.started_at, j.finished_at, j.latency_ms,
+                   coalesce(j.cost_usd, a.cost) AS cost_usd,
+                   j.error_class, j.error, coalesce(art.uris, []) AS artifacts
+            FROM jobs j LEFT JOIN a USING (job_id) LEFT JOIN art USING (job_id)
+            WHERE {" AND ".join(where)}
+            ORDER BY j.started_at DESC, j.job_id
+            {limit}
+            """,
+            params,
+        )
+
+    def job_detail(self, ref: str) -> dict[str, Any]:
+        """One job (by id or unique id prefix) with attempts, events and artifacts by time."""
+        ref = ref.strip()
+        if not ref:
+            raise UsageError("give a job id (or the start of one)")
+        matches = self._rows(
+            "SELECT job_id FROM jobs WHERE starts_with(job_id, ?) ORDER BY job_id LIMIT 6", [ref]
+        )
+        if not matches:
+            raise RunLogError(f"no job with an id starting {ref!r} in the run log")
+        if len(matches) > 1 and matches[0]["job_id"] != ref:
+            shown = ", ".join(m["job_id"] for m in matches[:5])
+            raise RunLogError(f"job id prefix {ref!r} is ambiguous: {shown}, ...; give more of it")
+        job_id = matches[0]["job_id"]
+        job = self._rows(
+            "SELECT j.* EXCLUDE (seq, attempts), j.attempts AS attempt_count, r.pipeline "
+            "FROM jobs j LEFT JOIN runs r USING (run_id) WHERE j.job_id = ?",
+            [job_id],
+        )[0]
+        job["attempts"] = self._rows(
+            "SELECT * FROM attempts WHERE job_id = ? ORDER BY started_at, number, attempt_id",
+            [job_id],
+        )
+        job["events"] = self._rows(
+            'SELECT * FROM events WHERE job_id = ? ORDER BY occurred_at, event_id', [job_id]
+        )
+        if job["cost_usd"] is None:
+            # Unknown at job level: the sum of the attempts' known costs (None if none known).
+            known = [a["cost_usd"] for a in job["attempts"] if a["cost_usd"] is not None]
+            job["cost_usd"] = sum(known) if known else None
+        job["artifacts"] = self._rows(
+            "SELECT * FROM artifacts WHERE job_id = ? ORDER BY created_at, artifact_id", [job_id]
+        )
+        return job
+
+    def report(self, by: str, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Success rate, attempts per success, latency and cost grouped ``by`` one dimension.
+
+        preset, media_type and day count jobs (latency: end-to-end of succeeded jobs).
+        provider, model and account count the jobs that tried them: ``succeeded`` is jobs
+        one of their attempts succeeded for, ``failed`` the rest (latency: succeeded attempts).
+        """
+        if by in _JOB_DIMENSIONS:
+            sql = _job_report_sql(_JOB_DIMENSIONS[by])
+        elif by in _ATTEMPT_DIMENSIONS:
+            sql = _attempt_report_sql(_ATTEMPT_DIMENSIONS[by])
+        else:
+            raise UsageError(f"cannot report by {by!r}; choose one of: {', '.join(REPORT_BY)}")
+        start = _db_time(since) if since is not None else datetime(1970, 1, 1)
+        out = []
+        for r in self._rows(sql, [start]):
+            finished = r["succeeded"] + r["failed"]
+            out.append(
+                {
+                    by: r["key"],
+                    "jobs": r["jobs"],
+                    "succeeded": r["succeeded"],
+                    "failed": r["failed"],
+                    "success_rate": r["succeeded"] / finished if finished else None,
+                    "attempts": r["attempts"],
+                    "attempts_per_success": (
+                        r["attempts"] / r["succeeded"] if r["succeeded"] else None
+                    ),
+                    "p50_latency_ms": r["p50"],
+                    "p95_latency_ms": r["p95"],
+                    "cost_usd": r["cost"],
+                }
+            )
+        return out
+
+    def timeseries(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Per UTC day and provider: attempts, successes and cost (for charts)."""
+        start = _db_time(since) if since is not None else datetime(1970, 1, 1)
+        return self._rows(
+            """
+            SELECT CAST(started_at AS DATE) AS day, provider,
+                   count(*) AS attempts,
+                   count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+                   sum(cost_usd) AS cost_usd
+            FROM attempts
+            WHERE started_at >= ? AND status <> 'skipped'
+            GROUP BY ALL ORDER BY day, provider
+            """,
+            [start],
+        )
+
+
+def _job_report_sql(dimension: str) -> str:
+    return f"""
+        WITH a AS (
+            SELECT job_id, count(*) AS n, sum(cost_usd) AS cost FROM attempts GROUP BY job_id
+        ),
+        j AS (SELECT *, {dimension} AS key FROM jobs WHERE started_at >= ?)
+        SELECT key,
+               count(*) AS jobs,
+               count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+               count(*) FILTER (WHERE status = 'failed') AS failed,
+               sum(greatest(coalesce(j.attempts, 0), coalesce(a.n, 0))) AS attempts,
+               quantile_cont(latency_ms, 0.5) FILTER (WHERE status = 'succeeded') AS p50,
+               quantile_cont(latency_ms, 0.95) FILTER (WHERE status = 'succeeded') AS p95,
+               sum(coalesce(a.cost, j.cost_usd)) AS cost
+        FROM j LEFT JOIN a USING (job_id)
+        GROUP BY key ORDER BY key NULLS FIRST
+    """
+
+
+def _attempt_report_sql(dimension: str) -> str:
+    return f"""
+        SELECT {dimension} AS key,
+               count(DISTINCT job_id) AS jobs,
+               count(DISTINCT job_id) FILTER (WHERE status = 'succeeded') AS succeeded,
+               count(DISTINCT job_id) - count(DISTINCT job_id) FILTER (WHERE status = 'succeeded')
+                   AS failed,
+               count(*) AS attempts,
+               quantile_cont(latency_ms, 0.5) FILTER (WHERE status = 'succeeded') AS p50,
+               quantile_cont(latency_ms, 0.95) FILTER (WHERE status = 'succeeded') AS p95,
+               sum(cost_usd) AS cost
+        FROM attempts
+        WHERE started_at >= ? AND status <> 'skipped'
+        GROUP BY key ORDER BY key NULLS FIRST
+    """
