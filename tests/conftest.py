@@ -19,3 +19,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.setenv("MEDIAMIX_NO_WAIT", "1")
     for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "AZURE_OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
+
+
+from tests.fakeprovider.fixtures import fake, fake_server  # noqa: E402, F401
+from tests.s3server import s3_server  # noqa: E402, F401

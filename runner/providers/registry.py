@@ -30,6 +30,19 @@ BUILTIN: dict[str, str] = {
 }
 
 
+#: Providers registered at run time (tests, embedding applications).
+_REGISTERED: dict[str, Provider] = {}
+
+
+def register_provider(provider: Provider) -> None:
+    """Make ``provider`` available under ``provider.name`` in this process."""
+    _REGISTERED[provider.name] = provider
+
+
+def unregister_provider(name: str) -> None:
+    _REGISTERED.pop(name, None)
+
+
 @cache
 def _plugins() -> dict[str, str]:
     found: dict[str, str] = {}
@@ -39,11 +52,18 @@ def _plugins() -> dict[str, str]:
 
 
 def provider_names() -> list[str]:
-    return sorted({*BUILTIN, *_plugins()})
+    return sorted({*BUILTIN, *_plugins(), *_REGISTERED})
+
+
+def get_provider(name: str) -> Provider:
+    registered = _REGISTERED.get(name)
+    if registered is not None:
+        return registered
+    return _load_provider(name)
 
 
 @cache
-def get_provider(name: str) -> Provider:
+def _load_provider(name: str) -> Provider:
     target = BUILTIN.get(name) or _plugins().get(name)
     if target is None:
         raise UsageError(f"unknown provider {name!r}; known: {', '.join(provider_names())}")

@@ -1,0 +1,137 @@
+"""Anthropic Messages API (``POST /v1/messages``): text only.
+
+Errors beyond the generic status mapping:
+- 529 ``overloaded_error`` is capacity across all users: rate-limited, retry later.
+- A 429 caused by the organisation's spend limit carries the same ``rate_limit_error``
+  type, no ``retry-after`` and ``error.details.error_code`` ``enforced_spend_limit_reached``:
+  waiting does not help, so it is a CredentialsError (code ``spend_limit``): this account
+  is unusable until someone raises the limit, another account may work.
+- "Your credit balance is too low" arrives as a 400 ``invalid_request_error``; it is the
+  account, not the request, so it is a CredentialsError (code ``insufficient_quota``).
+- ``stop_reason: "refusal"`` on a 200 is the model declining: PermanentError
+  ``content_policy``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from runner.errors import ArtifactInvalid, CredentialsError, PermanentError, ProviderError
+from runner.providers._vendor_util import (
+    api_key,
+    as_dict,
+    base_url,
+    check_media_type,
+    int_param,
+    send_classified,
+    with_class,
+)
+from runner.providers.base import CallContext, GenerationRequest, GenerationResult, Usage
+from runner.providers.http_common import Deadline, decode_json, require_client
+
+VENDOR = "Anthropic"
+API_VERSION = "2023-06-01"
+#: ``max_tokens`` is required by the API; this is used when params do not set it.
+DEFAULT_MAX_TOKENS = 1024
+#: Request fields a preset's ``params`` may set, passed through unchanged.
+PASSTHROUGH_PARAMS = ("temperature", "top_p", "top_k", "stop_sequences", "metadata")
+
+
+def message_body(request: GenerationRequest) -> dict[str, Any]:
+    params = request.params
+    body: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": int_param(params, "max_tokens", DEFAULT_MAX_TOKENS, VENDOR),
+        "messages": [{"role": "user", "content": _user_content(request)}],
+    }
+    if params.get("system"):
+        body["system"] = str(params["system"])
+    body.update({name: params[name] for name in PASSTHROUGH_PARAMS if name in params})
+    return body
+
+
+def _user_content(request: GenerationRequest) -> str:
+    """Earlier steps' text handed in as inputs, then the prompt."""
+    texts = [asset.text for asset in request.inputs if asset.text]
+    return "\n\n".join([*texts, request.prompt])
+
+
+def reclassify_error(error: ProviderError, payload: Any) -> ProviderError:
+    inner = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(inner, dict):
+        return error
+    details = as_dict(inner.get("details"))
+    message = str(inner.get("message") or "").lower()
+    if error.http_status == 429 and (
+        details.get("error_code") == "enforced_spend_limit_reached" or "spend limit" in message
+    ):
+        return with_class(error, CredentialsError, code="spend_limit")
+    if error.http_status == 400 and "credit balance" in message:
+        return with_class(error, CredentialsError, code="insufficient_quota")
+    return error
+
+
+def message_result(payload: Mapping[str, Any], status: int) -> GenerationResult:
+    stop_reason = payload.get("stop_reason")
+    blocks = payload.get("content")
+    text = "".join(
+        str(block.get("text") or "")
+        for block in (blocks if isinstance(blocks, list) else [])
+        if isinstance(block, dict) and block.get("type") == "text"
+    )
+    if stop_reason == "refusal":
+        raise PermanentError(
+            f"{VENDOR}: the model declined to answer (stop_reason refusal)",
+            http_status=status,
+            code="content_policy",
+        )
+    if not text.strip():
+        raise ArtifactInvalid(f"{VENDOR}: the message has no text (stop_reason {stop_reason})")
+    usage = as_dict(payload.get("usage"))
+    return GenerationResult(
+        media_type="text",
+        mime="text/plain",
+        text=text,
+        usage=Usage(
+            input_tokens=usage.get("input_tokens"), output_tokens=usage.get("output_tokens")
+        ),
+        task_id=payload.get("id"),
+        metadata={"stop_reason": stop_reason, "model": payload.get("model")},
+        http_status=status,
+    )
+
+
+class AnthropicProvider:
+    name: ClassVar[str] = "anthropic"
+    media_types: ClassVar[frozenset[str]] = frozenset({"text"})
+    needs_key: ClassVar[bool] = True
+    uses_http: ClassVar[bool] = True
+    default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
+
+    async def generate(self, request: GenerationRequest, ctx: CallContext) -> GenerationResult:
+        check_media_type(request, self.media_types, VENDOR)
+        key = api_key(ctx, VENDOR)
+        client = require_client(ctx, VENDOR)
+        deadline = Deadline(request.timeout)
+        headers = {
+            "x-api-key": key,
+            "anthropic-version": str(ctx.options.get("anthropic_version", API_VERSION)),
+            "Accept": "application/json",
+        }
+        if ctx.options.get("anthropic_beta"):
+            headers["anthropic-beta"] = str(ctx.options["anthropic_beta"])
+        http_request = client.build_request(
+            "POST",
+            f"{base_url(ctx, self.default_base_url or '', VENDOR)}/v1/messages",
+            json=message_body(request),
+            headers=headers,
+            timeout=deadline.http_timeout(),
+        )
+        response = await send_classified(
+            client, http_request, vendor=VENDOR, secrets=[key], reclassify=reclassify_error
+        )
+        payload = decode_json(response, vendor=VENDOR)
+        if not isinstance(payload, dict):
+            raise ArtifactInvalid(f"{VENDOR}: the answer is not a JSON object")
+        return message_result(payload, response.status_code)

@@ -1,0 +1,130 @@
+"""Error bodies, Retry-After and status mapping shared by the HTTP adapters."""
+
+from __future__ import annotations
+
+import json
+import time
+from email.utils import formatdate
+
+import pytest
+
+from runner.errors import (
+    CredentialsError,
+    PermanentError,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+)
+from runner.providers.http_common import (
+    ErrorDetail,
+    error_for_status,
+    parse_error_body,
+    parse_retry_after,
+)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "7"}, 7.0),
+        ({"retry-after": "2.5"}, 2.5),
+        ({"retry-after-ms": "1500", "Retry-After": "9"}, 1.5),
+        ({"x-ms-retry-after-ms": "250"}, 0.25),
+        ({"Retry-After": "soon"}, None),
+        ({"Retry-After": "-3"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_forms(headers: dict[str, str], expected: float | None) -> None:
+    assert parse_retry_after(headers) == expected
+
+
+def test_retry_after_http_date() -> None:
+    now = time.time()
+    assert parse_retry_after({"Retry-After": formatdate(now + 42, usegmt=True)}, now=now) == (
+        pytest.approx(42, abs=1)
+    )
+    assert parse_retry_after({"Retry-After": formatdate(now - 60, usegmt=True)}, now=now) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"error": {"message": "m", "type": "invalid_request_error", "code": "bad"}},
+            ErrorDetail("m", "invalid_request_error", "bad"),
+        ),
+        (
+            {"object": "error", "message": "m", "type": "BadRequestError", "code": 400},
+            ErrorDetail("m", "BadRequestError", None),
+        ),
+        (
+            {"type": "error", "error": {"type": "overloaded_error", "message": "m"}},
+            ErrorDetail("m", "overloaded_error", None),
+        ),
+        (
+            {"error": {"code": 429, "message": "m", "status": "RESOURCE_EXHAUSTED"}},
+            ErrorDetail("m", "RESOURCE_EXHAUSTED", None),
+        ),
+        ({"message": "m", "id": "x"}, ErrorDetail("m", None, None)),
+        (
+            {"detail": {"status": "too_many_concurrent_requests", "message": "m"}},
+            ErrorDetail("m", None, "too_many_concurrent_requests"),
+        ),
+        (
+            {"detail": [{"loc": ["body", "text"], "msg": "field required", "type": "missing"}]},
+            ErrorDetail("body.text: field required", "missing", None),
+        ),
+        (
+            {"name": "bad_request", "errors": ["prompt: required"]},
+            ErrorDetail("prompt: required", None, "bad_request"),
+        ),
+        (
+            {"error": {"code": "content_filter", "message": "m", "innererror": {"code": "RAI"}}},
+            ErrorDetail("m", None, "content_filter"),
+        ),
+    ],
+)
+def test_vendor_error_shapes(body: object, expected: ErrorDetail) -> None:
+    assert parse_error_body(json.dumps(body).encode()) == expected
+
+
+def test_non_json_error_body_keeps_its_first_line() -> None:
+    assert parse_error_body(b"<html>Bad Gateway</html>\nmore") == ErrorDetail(
+        "<html>Bad Gateway</html>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "kind", "code"),
+    [
+        (401, ErrorDetail("m"), CredentialsError, None),
+        (403, ErrorDetail("m"), CredentialsError, None),
+        (402, ErrorDetail("m"), CredentialsError, "insufficient_quota"),
+        (429, ErrorDetail("m", "insufficient_quota"), CredentialsError, "insufficient_quota"),
+        (429, ErrorDetail("m", code="rate_limit_exceeded"), RateLimitedError, None),
+        (529, ErrorDetail("m"), RateLimitedError, "overloaded"),
+        (408, ErrorDetail("m"), TransientError, None),
+        (409, ErrorDetail("m"), TransientError, None),
+        (502, ErrorDetail("m"), TransientError, None),
+        (404, ErrorDetail("m"), PermanentError, None),
+        (422, ErrorDetail("m"), PermanentError, None),
+        (400, ErrorDetail("m", code="content_policy_violation"), PermanentError, "content_policy"),
+        (400, ErrorDetail("m", code="content_filter"), PermanentError, "content_policy"),
+    ],
+)
+def test_status_mapping(
+    status: int, detail: ErrorDetail, kind: type[ProviderError], code: str | None
+) -> None:
+    error = error_for_status("Vendor", status, detail, {"Retry-After": "3"})
+    assert type(error) is kind and error.http_status == status
+    if code is not None:
+        assert error.code == code
+    if kind is RateLimitedError:
+        assert error.retry_after == 3
+
+
+def test_secrets_in_a_vendor_message_are_blanked() -> None:
+    detail = ErrorDetail("Incorrect API key provided: sk-live-abcdefgh1234")
+    error = error_for_status("Vendor", 401, detail, {}, secrets=["sk-live-abcdefgh1234"])
+    assert "sk-live-abcdefgh1234" not in str(error) and "[REDACTED]" in str(error)
