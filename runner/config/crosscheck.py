@@ -79,15 +79,18 @@ def check_models(
                     doc.positions.diagnostic(
                         (*here, "account"),
                         f"no account named {spec.account!r} in accounts.yaml"
-                        f"{did_you_mean(spec.account, accounts)}",
+                        f"{did_you_mean(spec.account, accounts)}"
+                        if ws.explicit_accounts
+                        else f"no account named {spec.account!r}: there is no accounts.yaml, "
+                        f"so the accounts are the defaults ({', '.join(sorted(accounts))})",
                     )
                 )
             elif account.provider != spec.provider:
                 out.append(
                     doc.positions.diagnostic(
                         (*here, "account"),
-                        f"account {spec.account!r} is a {account.provider} account, "
-                        f"not {spec.provider}",
+                        f"account {spec.account!r} belongs to provider "
+                        f"{account.provider!r}, not {spec.provider!r}",
                     )
                 )
         elif ws.explicit_accounts and spec.provider != "local":
@@ -193,6 +196,23 @@ def _param_templates(params: object, prefix: DocPath) -> list[tuple[DocPath, str
     return []
 
 
+def _template_line(doc: YamlDocument, where: DocPath, template_line: int) -> tuple[int, int]:
+    """File position of line ``template_line`` of the template at ``where``.
+
+    A literal block scalar (``|``) keeps lines as written, starting on the line after
+    the indicator; any other style folds lines, so only its start is known for sure.
+    """
+    line, col = doc.positions.of(where)
+    lines = doc.text.splitlines()
+    if not 0 < line <= len(lines) or not lines[line - 1][col - 1 :].startswith("|"):
+        return line, col
+    target = line + template_line
+    if target > len(lines):
+        return line, col
+    text = lines[target - 1]
+    return target, len(text) - len(text.lstrip(" ")) + 1
+
+
 def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -242,7 +262,9 @@ def check_pipeline(pipeline: Pipeline, doc: YamlDocument, ws: Workspace) -> list
         # Which preset / models, and do their media types agree?
         if step.preset:
             preset = ws.presets.get(step.preset)
-            if preset is None:
+            if preset is None and step.preset in ws.broken_presets:
+                pass  # its own file's errors are reported; "unknown" would mislead
+            elif preset is None:
                 out.append(
                     pos.diagnostic(
                         (*here, "preset"),
@@ -260,9 +282,7 @@ def check_pipeline(pipeline: Pipeline, doc: YamlDocument, ws: Workspace) -> list
                 )
         elif step.models:
             if not step.media_type:
-                out.append(
-                    pos.diagnostic(here, "a step with inline models needs a media_type")
-                )
+                out.append(pos.diagnostic(here, "a step with inline models needs a media_type"))
             out += check_models(step.models, step.media_type, (*here, "models"), doc, ws)
         elif step.media_type:
             if not ws.presets_for(step.media_type):
@@ -280,26 +300,20 @@ def check_pipeline(pipeline: Pipeline, doc: YamlDocument, ws: Workspace) -> list
         for key in ("needs", "inputs_from"):
             for j, ref in enumerate(getattr(step, key)):
                 if ref not in index_of:
-                    out.append(
-                        pos.diagnostic(
-                            (*here, key, j),
-                            f"unknown step {ref!r}{did_you_mean(ref, step_ids)}",
-                        )
-                    )
+                    hint = did_you_mean(ref, step_ids) or f"; steps: {', '.join(step_ids)}"
+                    out.append(pos.diagnostic((*here, key, j), f"unknown step {ref!r}{hint}"))
 
-        for field_path, text, refs in _templates_of(step):
+        for field_path, _text, refs in _templates_of(step):
             where: DocPath = (*here, *field_path)
             field_name = field_path[0]
             if refs.syntax_error:
                 line, message = refs.syntax_error
-                base_line, base_col = pos.of(where)
-                # A multi-line (block scalar) template starts on the line after its key.
-                file_line = base_line + line if "\n" in text else base_line
+                file_line, file_col = _template_line(doc, where, line)
                 out.append(
                     Diagnostic(
                         pos.file,
                         file_line,
-                        base_col,
+                        file_col,
                         format_path(where),
                         f"template syntax error: {message}",
                     )

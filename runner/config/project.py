@@ -64,6 +64,9 @@ class Workspace:
     accounts_doc: YamlDocument | None = None
     #: True when accounts come from accounts.yaml (not the implicit defaults).
     explicit_accounts: bool = False
+    #: Names (file stems) of preset files that failed to load, so that steps using them
+    #: are not also reported as naming an unknown preset.
+    broken_presets: set[str] = field(default_factory=set)
 
     @property
     def account_names(self) -> set[str]:
@@ -115,6 +118,7 @@ def load_workspace_lenient(
             loaded: Loaded[Preset] = load_preset(path, builtin=builtin)
         except ConfigError as exc:
             problems += exc.diagnostics
+            ws.broken_presets.add(path.stem)
             continue
         ws.presets[loaded.value.name] = loaded.value
         ws.preset_docs[loaded.value.name] = loaded.doc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import re
 from collections.abc import Iterable, Sequence
@@ -42,8 +43,24 @@ def _describe(value: Any) -> str:
         return "a list"
     if isinstance(value, int | float):
         return f"number {value}"
-    text = str(value)
+    if isinstance(value, datetime.date):
+        # YAML reads 2024-05-01 as a date, not text.
+        return f"date {value.isoformat()}"
+    if not isinstance(value, str):
+        return f"a {type(value).__name__} value"
+    text = value
     return f"string {text[:40]!r}" if len(text) <= 40 else f"string {text[:37]!r}..."
+
+
+#: Field name -> what a value that fails its schema pattern should look like.
+_PATTERN_MESSAGES = {
+    "name": "is not a valid account name: use letters, digits, '-' and '_', "
+    "starting with a letter or '_'",
+    "base_url": "is not an http:// or https:// URL",
+    "endpoint_url": "is not an http:// or https:// URL",
+    "public_url_base": "is not an http:// or https:// URL",
+    "url": "is not a storage location: use file://DIR, a local path, or s3://bucket/prefix",
+}
 
 
 @cache
@@ -89,21 +106,66 @@ def _messages(error: ValidationError) -> list[tuple[DocPath, str, bool]]:
         expected = error.validator_value
         names = [expected] if isinstance(expected, str) else list(expected)
         wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
-        return [(path, f"expected {wanted}, got {_describe(instance)}", False)]
+        if not path:
+            return [
+                (
+                    path,
+                    f"the file must be a mapping (key: value lines), got {_describe(instance)}",
+                    False,
+                )
+            ]
+        hint = ""
+        if names == ["string"] and isinstance(instance, int | float | datetime.date):
+            # YAML turns unquoted 3.5, yes, on, 2024-05-01 into numbers, booleans, dates.
+            hint = "; put it in quotes to make it text"
+        return [(path, f"expected {wanted}, got {_describe(instance)}{hint}", False)]
     if validator == "pattern":
+        if "propertyNames" in error.schema_path:
+            # The offending thing is a key (an input name), not a value.
+            return [
+                (
+                    (*path, str(instance)),
+                    f"{instance!r} is not a valid name: use letters, "
+                    "digits and underscores, starting with a letter or '_'",
+                    True,
+                )
+            ]
         field = str(path[-1]) if path else ""
+        if field in _PATTERN_MESSAGES:
+            return [(path, f"{instance!r} {_PATTERN_MESSAGES[field]}", False)]
+        if len(path) >= 2 and path[-2] == "mime":
+            return [(path, f"{instance!r} is not a MIME type such as image/png", False)]
         if field == "id":
-            return [(path, f"{instance!r} is not a valid step id: use lower-case letters, "
-                     "digits and underscores, starting with a letter", False)]
+            return [
+                (
+                    path,
+                    f"{instance!r} is not a valid step id: use lower-case letters, "
+                    "digits and underscores, starting with a letter or '_'",
+                    False,
+                )
+            ]
         if field == "api_key_env":
-            return [(path, f"{instance!r} is not an environment variable name; api_key_env "
-                     "names the variable that holds the key (e.g. OPENAI_API_KEY), never "
-                     "the key itself", False)]
-        return [(path, f"{instance!r} does not match the expected form {error.validator_value}",
-                 False)]
+            return [
+                (
+                    path,
+                    # Never echo the value: it is often a pasted key, and this message
+                    # ends up in terminals and CI logs.
+                    "not an environment variable name (value not shown, in case it is a "
+                    "key); api_key_env names the variable that holds the key (e.g. "
+                    "OPENAI_API_KEY), never the key itself",
+                    False,
+                )
+            ]
+        return [
+            (path, f"{instance!r} does not match the expected form {error.validator_value}", False)
+        ]
     if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        word = {"minimum": "at least", "exclusiveMinimum": "greater than",
-                "maximum": "at most", "exclusiveMaximum": "less than"}[str(validator)]
+        word = {
+            "minimum": "at least",
+            "exclusiveMinimum": "greater than",
+            "maximum": "at most",
+            "exclusiveMaximum": "less than",
+        }[str(validator)]
         return [(path, f"must be {word} {error.validator_value}, got {instance!r}", False)]
     if validator == "minItems":
         return [(path, f"needs at least {error.validator_value} item(s)", False)]

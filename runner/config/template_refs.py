@@ -18,9 +18,25 @@ TEMPLATE_NAMES = frozenset({"inputs", "steps", "item", "item_index", "run", "pip
 #: Attributes of ``steps.<id>`` (see runner.engine.outputs.StepOutput).
 STEP_OUTPUT_FIELDS = frozenset(
     {
-        "text", "url", "uri", "path", "public_url", "mime", "media_type", "size", "sha256",
-        "width", "height", "duration_s", "pages", "provider", "model", "items", "texts",
-        "urls", "paths",
+        "text",
+        "url",
+        "uri",
+        "path",
+        "public_url",
+        "mime",
+        "media_type",
+        "size",
+        "sha256",
+        "width",
+        "height",
+        "duration_s",
+        "pages",
+        "provider",
+        "model",
+        "items",
+        "texts",
+        "urls",
+        "paths",
     }
 )
 
@@ -61,12 +77,16 @@ def template_refs(source: str) -> TemplateRefs:
     refs = TemplateRefs()
     try:
         ast = env.parse(source)
+        # Compiling finds what parsing does not, e.g. an unknown filter.
+        refs.names = set(meta.find_undeclared_variables(ast))
+        chains = [_attr_chain(n) for n in ast.find_all((nodes.Getattr, nodes.Getitem))]
     except TemplateSyntaxError as exc:
         refs.syntax_error = (exc.lineno or 1, exc.message or "syntax error")
         return refs
-    refs.names = set(meta.find_undeclared_variables(ast))
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        chain = _attr_chain(node)
+    except RecursionError:
+        refs.syntax_error = (1, "expressions are nested too deeply")
+        return refs
+    for chain in chains:
         if not chain or len(chain) < 2:
             continue
         root = chain[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from runner.config.crosscheck import check_accounts, check_pipeline, check_preset
@@ -20,6 +20,7 @@ from runner.config.project import (
     ACCOUNTS_FILE,
     PROJECT_FILE,
     Workspace,
+    find_project_root,
     load_workspace_lenient,
 )
 from runner.config.yamlsource import load_yaml
@@ -79,12 +80,24 @@ def check_pipeline_file(path: Path, ws: Workspace) -> tuple[Loaded[Pipeline], li
     return loaded, check_pipeline(loaded.value, loaded.doc, ws)
 
 
+def _project_of(path: Path) -> Path:
+    """The project a file or folder given on the command line belongs to."""
+    folder = path if path.is_dir() else path.parent
+    root = find_project_root(folder)
+    if not (root / PROJECT_FILE).is_file() and folder.name in ("presets", "pipelines"):
+        return folder.parent  # a project without mediamix.yaml
+    return root
+
+
 def validate(paths: Iterable[str | os.PathLike[str]], project: str | None) -> ValidationReport:
     report = ValidationReport()
+    requested = [Path(p) for p in paths]
+    if project is None and requested:
+        # `mediamix validate other/pipelines/x.yaml` checks against other's presets.
+        project = str(_project_of(requested[0]))
     ws, problems = load_workspace_lenient(project)
     report.diagnostics += problems
     root = ws.project.root
-    requested = [Path(p) for p in paths]
     files = _expand(requested) if requested else project_files(root)
     if ws is not None:
         report.diagnostics += check_accounts(ws)
@@ -101,7 +114,10 @@ def validate(paths: Iterable[str | os.PathLike[str]], project: str | None) -> Va
         if kind is None:
             report.diagnostics.append(
                 Diagnostic(
-                    str(shown), 1, 1, "",
+                    str(shown),
+                    1,
+                    1,
+                    "",
                     "cannot tell what kind of mediamix file this is; put it in presets/ "
                     "or pipelines/, or name it mediamix.yaml or accounts.yaml",
                 )
@@ -119,5 +135,9 @@ def validate(paths: Iterable[str | os.PathLike[str]], project: str | None) -> Va
                 read_document(shown, kind)
         except ConfigError as exc:
             report.diagnostics += exc.diagnostics
-    report.diagnostics = sorted(set(report.diagnostics))
+    # The workspace loads project files by absolute path; show every file one way, so
+    # a problem found both there and here is reported once.
+    report.diagnostics = sorted(
+        {replace(d, file=_display(Path(d.file))) for d in report.diagnostics}
+    )
     return report

@@ -38,7 +38,5 @@ def validate_cmd(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> i
             extra = f", {len(report.warnings)} warning(s)" if report.warnings else ""
             click.echo(f"{n_files} file(s) valid{extra}")
         else:
-            click.echo(
-                f"{len(report.errors)} error(s) in {n_files} file(s)", err=True
-            )
+            click.echo(f"{len(report.errors)} error(s) in {n_files} file(s)", err=True)
     ctx.exit(0 if report.ok else 1)

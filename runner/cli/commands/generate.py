@@ -1,0 +1,81 @@
+"""``mediamix generate``: one artifact from a prompt, no pipeline file needed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+
+from runner.cli.progress import ProgressPrinter
+from runner.cli.render import print_plan, print_result
+from runner.engine.api import load, one_shot_plan, run_plan
+from runner.engine.services import EngineOptions
+from runner.providers.base import MEDIA_TYPES
+
+
+@click.command("generate")
+@click.option(
+    "-t",
+    "--type",
+    "media_type",
+    type=click.Choice(MEDIA_TYPES),
+    required=True,
+    help="What to make.",
+)
+@click.option("-p", "--prompt", required=True, help="The prompt (or the text, for speech).")
+@click.option("--preset", help="Preset to use (default: the best preset of the media type).")
+@click.option(
+    "--workflow",
+    type=click.Choice(["simple", "adaptive"]),
+    default="simple",
+    show_default=True,
+    help="simple: fallback in order; adaptive: learn from history.",
+)
+@click.option("--max-attempts", type=click.IntRange(1, 20), help="Attempts per candidate.")
+@click.option("--seed", type=int, help="Seed for weighted/adaptive choices.")
+@click.option("--max-cost", type=click.FloatRange(0), help="Stop before spending more USD.")
+@click.option("--dry-run", is_flag=True, help="Show the candidates in order; call nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.pass_context
+def generate_cmd(
+    ctx: click.Context,
+    media_type: str,
+    prompt: str,
+    preset: str | None,
+    workflow: str,
+    max_attempts: int | None,
+    seed: int | None,
+    max_cost: float | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Generate one artifact: mediamix's original one-shot generation.
+
+    \b
+    Examples:
+      mediamix generate --type image --prompt "a red bicycle, flat illustration"
+      mediamix generate -t audio -p "Welcome aboard." --preset speech-simple
+      mediamix generate -t text -p "Name three moons of Jupiter" --workflow adaptive
+    """
+    ws = load(ctx.obj.get("project"))
+    plan = one_shot_plan(
+        ws,
+        media_type=media_type,
+        prompt=prompt,
+        preset=preset,
+        workflow=workflow,
+        max_attempts=max_attempts,
+    )
+    if dry_run:
+        print_plan(plan)
+        return
+    options = EngineOptions(seed=seed, max_cost_usd=max_cost)
+    result = asyncio.run(
+        run_plan(plan, ws, options=options, progress=ProgressPrinter(quiet=as_json))
+    )
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        print_result(result)
+    ctx.exit(0 if result.status == "succeeded" else 1)

@@ -1,0 +1,102 @@
+"""``mediamix run PIPELINE``: run one pipeline file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import click
+
+from runner.cli.inputs import parse_inputs
+from runner.cli.progress import ProgressPrinter
+from runner.cli.render import print_plan, print_result
+from runner.engine.api import load, plan_pipeline, run_plan
+from runner.engine.services import EngineOptions
+
+
+@click.command("run")
+@click.argument("pipeline")
+@click.option(
+    "-i",
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a pipeline input (repeatable). Lists: a,b,c or JSON.",
+)
+@click.option(
+    "--inputs-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A YAML or JSON file of inputs.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan (steps, candidates in order, attempts, worst-case time); call nothing.",
+)
+@click.option(
+    "--workflow",
+    type=click.Choice(["simple", "adaptive"]),
+    help="Override the pipeline's workflow.",
+)
+@click.option("--seed", type=int, help="Seed for weighted/adaptive choices (reproducible runs).")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 4096),
+    help="Jobs at once (default: mediamix.yaml's concurrency, 8).",
+)
+@click.option("--max-cost", type=click.FloatRange(0), help="Stop dispatching past this many USD.")
+@click.option(
+    "--log",
+    "log_dir",
+    type=click.Path(file_okay=False),
+    help="Run-log directory (default: the project's).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Show only failures while running.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every start and skipped candidate.")
+@click.pass_context
+def run_cmd(
+    ctx: click.Context,
+    pipeline: str,
+    inputs: tuple[str, ...],
+    inputs_file: str | None,
+    dry_run: bool,
+    workflow: str | None,
+    seed: int | None,
+    concurrency: int | None,
+    max_cost: float | None,
+    log_dir: str | None,
+    as_json: bool,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Run PIPELINE (a file, or the name of one in the project's pipelines/).
+
+    \b
+    Examples:
+      mediamix run pipelines/explainer.yaml
+      mediamix run pipelines/explainer.yaml -i topic="black holes" -i sections=Mass,Light
+      mediamix run pipelines/image.yaml --dry-run
+
+    Prints each artifact's path or URL at the end. Exit status: 0 every job succeeded,
+    1 some failed, 2 bad input or configuration, 130 interrupted.
+    """
+    ws = load(ctx.obj.get("project"))
+    values: dict[str, Any] = parse_inputs(inputs, inputs_file)
+    plan = plan_pipeline(pipeline, ws, values, workflow=workflow)
+    if dry_run:
+        if as_json:
+            click.echo(json.dumps(plan.describe(), indent=2, default=str))
+        else:
+            print_plan(plan)
+        return
+    options = EngineOptions(seed=seed, concurrency=concurrency, max_cost_usd=max_cost)
+    printer = ProgressPrinter(quiet=quiet or as_json, verbose=verbose)
+    result = asyncio.run(run_plan(plan, ws, options=options, progress=printer, runlog_dir=log_dir))
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        print_result(result)
+    ctx.exit(0 if result.status == "succeeded" else 1)

@@ -1,0 +1,281 @@
+"""Provider accounts at run time: keys, limits, cooldowns and health.
+
+Limits (rpm, rpd, tpm, max_concurrency) are enforced *before* sending, so a vendor never
+has to refuse us; a 429 puts only that account into cooldown for the Retry-After the
+vendor sent. Selection prefers healthy accounts with free capacity and the best recent
+success rate. Keys are read from the environment at call time and registered with the
+redactor so they can never be written anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from runner.config.model import Account
+from runner.errors import REDACTOR, UnavailableError
+
+AccountState = Literal["active", "inactive", "error", "rate_limited"]
+Outcome = Literal["success", "failure", "rate_limited", "credentials"]
+
+_MINUTE = 60.0
+_DAY = 86_400.0
+
+
+@dataclass
+class AccountHealth:
+    name: str
+    provider: str
+    status: AccountState
+    successes: int = 0
+    failures: int = 0
+    rate_limited: int = 0
+    cost_usd: float = 0.0
+    in_flight: int = 0
+    cooldown_until: float = 0.0
+    last_error: str | None = None
+
+
+@dataclass
+class _Live:
+    account: Account
+    health: AccountHealth
+    requests_minute: deque[float] = field(default_factory=deque)
+    requests_day: deque[float] = field(default_factory=deque)
+    tokens_minute: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def prune(self, now: float) -> None:
+        for window, span in ((self.requests_minute, _MINUTE), (self.requests_day, _DAY)):
+            while window and window[0] <= now - span:
+                window.popleft()
+        while self.tokens_minute and self.tokens_minute[0][0] <= now - _MINUTE:
+            self.tokens_minute.popleft()
+
+    def wait_needed(self, now: float, tokens: int) -> float:
+        """Seconds until this account could take one more request (0: now)."""
+        self.prune(now)
+        a = self.account
+        waits = [self.health.cooldown_until - now]
+        if a.rpm and len(self.requests_minute) >= a.rpm:
+            waits.append(self.requests_minute[0] + _MINUTE - now)
+        if a.rpd and len(self.requests_day) >= a.rpd:
+            waits.append(self.requests_day[0] + _DAY - now)
+        if a.tpm and tokens:
+            used = sum(n for _, n in self.tokens_minute)
+            if used + tokens > a.tpm and self.tokens_minute:
+                waits.append(self.tokens_minute[0][0] + _MINUTE - now)
+        return max(0.0, *waits)
+
+    def has_slot(self) -> bool:
+        limit = self.account.max_concurrency
+        return limit is None or self.health.in_flight < limit
+
+    @property
+    def success_rate(self) -> float:
+        h = self.health
+        # Laplace-smoothed, so a new account starts at 0.5, not 0 or 1.
+        return (h.successes + 1) / (h.successes + h.failures + 2)
+
+
+@dataclass
+class Lease:
+    """One request's hold on an account: its key, URL and options, released once."""
+
+    account: Account
+    api_key: str | None = field(repr=False)
+    _pool: AccountPool = field(repr=False)
+    _released: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.account.name
+
+    def release(
+        self,
+        outcome: Outcome,
+        *,
+        retry_after: float | None = None,
+        cost_usd: float | None = None,
+        tokens: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        if not self._released:
+            self._released = True
+            self._pool._release(self, outcome, retry_after, cost_usd, tokens, error)
+
+
+class AccountPool:
+    """Chooses an account per request and keeps each within its limits."""
+
+    def __init__(
+        self,
+        accounts: Sequence[Account],
+        *,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        default_cooldown_s: float = 5.0,
+    ) -> None:
+        self._env = env if env is not None else os.environ
+        self._clock = clock
+        self._default_cooldown = default_cooldown_s
+        self._live = {
+            a.name: _Live(a, AccountHealth(a.name, a.provider, a.status)) for a in accounts
+        }
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    # -- queries -----------------------------------------------------------------------
+    def accounts_for(self, provider: str, model: str, name: str | None = None) -> list[Account]:
+        return [
+            live.account
+            for live in self._live.values()
+            if live.account.provider == provider
+            and (name is None or live.account.name == name)
+            and live.account.serves(model)
+        ]
+
+    def health(self) -> list[AccountHealth]:
+        return [live.health for live in self._live.values()]
+
+    def seed_health(self, name: str, *, successes: int, failures: int, cost_usd: float) -> None:
+        """Start from what the run log remembers, so health survives restarts."""
+        live = self._live.get(name)
+        if live is not None:
+            live.health.successes += successes
+            live.health.failures += failures
+            live.health.cost_usd += cost_usd
+
+    def _key_for(self, account: Account) -> str | None:
+        if not account.api_key_env:
+            return None
+        value = self._env.get(account.api_key_env) or None
+        REDACTOR.add(value)
+        return value
+
+    # -- acquiring ---------------------------------------------------------------------
+    def _usable(
+        self, provider: str, model: str, name: str | None, needs_key: bool
+    ) -> tuple[list[_Live], list[str]]:
+        usable: list[_Live] = []
+        reasons: list[str] = []
+        for account in self.accounts_for(provider, model, name):
+            live = self._live[account.name]
+            if live.health.status in ("inactive", "error"):
+                why = live.health.last_error or live.health.status
+                reasons.append(f"account {account.name} is {live.health.status} ({why})")
+                continue
+            if needs_key and not self._key_for(account):
+                if account.api_key_env:
+                    reasons.append(f"{account.api_key_env} is not set (account {account.name})")
+                else:
+                    reasons.append(f"account {account.name} names no api_key_env")
+                continue
+            usable.append(live)
+        if not self.accounts_for(provider, model, name):
+            target = f"account {name!r}" if name else f"no account serves {provider}/{model}"
+            reasons.append(target if not name else f"{target} does not serve {provider}/{model}")
+        return usable, reasons
+
+    async def acquire(
+        self,
+        provider: str,
+        model: str,
+        *,
+        account: str | None = None,
+        needs_key: bool = True,
+        tokens: int = 0,
+        deadline: float | None = None,
+    ) -> Lease:
+        """Wait (within ``deadline``, a clock() value) for an account with capacity.
+
+        Raises UnavailableError when no account could ever serve the request (no key,
+        inactive, none configured) or when capacity does not free up before the deadline.
+        """
+        while True:
+            usable, reasons = self._usable(provider, model, account, needs_key)
+            if not usable:
+                raise UnavailableError(f"{provider}/{model} unavailable: {'; '.join(reasons)}")
+            now = self._clock()
+            ready = [
+                live for live in usable if live.has_slot() and live.wait_needed(now, tokens) == 0
+            ]
+            if ready:
+                best = max(
+                    ready,
+                    key=lambda lv: (
+                        lv.success_rate,
+                        -lv.health.in_flight,
+                        -len(lv.requests_minute),
+                    ),
+                )
+                return self._take(best, now, tokens)
+            waits = [live.wait_needed(now, tokens) for live in usable]
+            wait = min(w for w in waits) if waits else 0.05
+            if deadline is not None and now + wait > deadline:
+                raise UnavailableError(
+                    f"{provider}/{model}: no account has capacity before the step's deadline "
+                    f"(next free in {wait:.1f}s)"
+                )
+            # Woken early when a lease is released; else when a window frees up.
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.add(waiter)
+            try:
+                await asyncio.wait_for(waiter, timeout=max(wait, 0.005))
+            except TimeoutError:
+                pass
+            finally:
+                self._waiters.discard(waiter)
+
+    def _take(self, live: _Live, now: float, tokens: int) -> Lease:
+        live.health.in_flight += 1
+        live.requests_minute.append(now)
+        live.requests_day.append(now)
+        if tokens:
+            live.tokens_minute.append((now, tokens))
+        return Lease(live.account, self._key_for(live.account), self)
+
+    def _release(
+        self,
+        lease: Lease,
+        outcome: Outcome,
+        retry_after: float | None,
+        cost_usd: float | None,
+        tokens: int | None,
+        error: str | None,
+    ) -> None:
+        live = self._live[lease.account.name]
+        h = live.health
+        h.in_flight -= 1
+        if cost_usd:
+            h.cost_usd += cost_usd
+        if tokens and live.tokens_minute:
+            # Replace the estimate with what the vendor actually counted.
+            at, _ = live.tokens_minute.pop()
+            live.tokens_minute.append((at, tokens))
+        if outcome == "success":
+            h.successes += 1
+            if h.status == "rate_limited" and self._clock() >= h.cooldown_until:
+                h.status = "active"
+        elif outcome == "rate_limited":
+            h.rate_limited += 1
+            h.status = "rate_limited"
+            h.cooldown_until = self._clock() + (
+                retry_after if retry_after is not None else self._default_cooldown
+            )
+        elif outcome == "credentials":
+            h.failures += 1
+            h.status = "error"
+            h.last_error = error or "credentials rejected"
+        else:
+            h.failures += 1
+        self._notify()
+
+    def _notify(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()

@@ -1,0 +1,130 @@
+"""The library entry points the CLI calls: run a pipeline file, generate one artifact."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from runner.config.loader import Loaded, load_pipeline, pipeline_from
+from runner.config.model import Pipeline, Step, Strategy
+from runner.config.project import Workspace, load_workspace
+from runner.config.schema_check import did_you_mean
+from runner.config.yamlsource import Positions, YamlDocument
+from runner.engine.plan import Plan, build_plan
+from runner.engine.run import Engine, RunResult
+from runner.engine.services import EngineOptions, ProgressCallback
+from runner.errors import UsageError
+from runner.runlog.records import CandidateStats
+from runner.runlog.store import RunLog
+
+
+def open_runlog(ws: Workspace, override: str | os.PathLike[str] | None = None) -> RunLog:
+    return RunLog(Path(override) if override else ws.project.runlog_dir)
+
+
+def history_for(plan: Plan, runlog: RunLog) -> list[CandidateStats]:
+    """What the run log knows, loaded only when an adaptive step needs it."""
+    adaptive = [s for s in plan.steps if s.strategy == "adaptive"]
+    if not adaptive or not runlog.exists():
+        return []
+    window = max((s.preset.adaptive.window_hours if s.preset else 168.0) for s in adaptive)
+    with runlog.queries() as q:
+        return q.model_stats(window)
+
+
+def plan_pipeline(
+    path: str | os.PathLike[str],
+    ws: Workspace,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    workflow: str | None = None,
+    strategy: Strategy | None = None,
+    max_attempts: int | None = None,
+) -> Plan:
+    pipeline_path = Path(path)
+    if not pipeline_path.is_file():
+        candidate = ws.project.root / "pipelines" / f"{path}.yaml"
+        if candidate.is_file():
+            pipeline_path = candidate
+        else:
+            raise UsageError(f"no pipeline file {str(path)!r}")
+    return build_plan(
+        load_pipeline(pipeline_path),
+        ws,
+        inputs,
+        workflow=workflow,
+        strategy=strategy,
+        max_attempts=max_attempts,
+    )
+
+
+async def run_plan(
+    plan: Plan,
+    ws: Workspace,
+    *,
+    options: EngineOptions | None = None,
+    progress: ProgressCallback | None = None,
+    runlog_dir: str | os.PathLike[str] | None = None,
+    run_id: str | None = None,
+) -> RunResult:
+    runlog = open_runlog(ws, runlog_dir)
+    history = await asyncio.to_thread(history_for, plan, runlog)
+    with runlog.writer() as sink:
+        async with Engine(ws, sink, options=options, history=history, progress=progress) as engine:
+            return await engine.run(plan, run_id=run_id)
+
+
+def one_shot_plan(
+    ws: Workspace,
+    *,
+    media_type: str,
+    prompt: str,
+    preset: str | None = None,
+    workflow: str = "simple",
+    max_attempts: int | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Plan:
+    """A one-step pipeline for ``mediamix generate``."""
+    if preset is not None:
+        chosen = ws.presets.get(preset)
+        if chosen is None:
+            raise UsageError(
+                f"--preset: no preset named {preset!r}{did_you_mean(preset, ws.presets)}"
+            )
+        if chosen.media_type != media_type:
+            raise UsageError(f"--preset {preset} makes {chosen.media_type}, not {media_type}")
+    step = Step(
+        id="generate",
+        prompt="{{ inputs.prompt }}",
+        media_type=media_type,
+        preset=preset,
+        params=dict(params or {}),
+    )
+    data = {
+        "name": "generate",
+        "workflow": workflow,
+        "inputs": {"prompt": {"type": "string"}},
+        "steps": [
+            {
+                k: v
+                for k, v in {
+                    "id": step.id,
+                    "prompt": step.prompt,
+                    "media_type": media_type,
+                    "preset": preset,
+                    "params": step.params,
+                }.items()
+                if v
+            }
+        ],
+    }
+    pipeline: Pipeline = pipeline_from(data, name="generate", source=None)
+    doc = YamlDocument(data, Positions("<generate>"), "")
+    return build_plan(Loaded(pipeline, doc), ws, {"prompt": prompt}, max_attempts=max_attempts)
+
+
+def load(project: str | None) -> Workspace:
+    return load_workspace(project)

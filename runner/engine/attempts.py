@@ -1,0 +1,371 @@
+"""One candidate of one job: attempts with retries, each generated, spooled and validated.
+
+Retries are tenacity policies built from the preset: exponential backoff with jitter,
+``max_attempts`` per candidate, the step's deadline, and a switch that removes the waits
+in tests. Rate limits are waited out in the account pool (which honours Retry-After per
+account), so a 429 moves to another account at once when one has capacity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from runner.config.model import ModelSpec
+from runner.engine.plan import StepPlan, merged_params
+from runner.engine.services import Progress, Services
+from runner.errors import (
+    ArtifactInvalid,
+    BudgetExceeded,
+    CredentialsError,
+    MediamixError,
+    PermanentError,
+    ProviderError,
+    RateLimitedError,
+    StorageError,
+    TransientError,
+    UnavailableError,
+    redact,
+)
+from runner.providers.base import CallContext, GenerationRequest, InputAsset, Usage
+from runner.providers.registry import get_provider
+from runner.runlog.records import AttemptRecord, new_id, utcnow
+from runner.storage import extension_for, spool_result
+from runner.validation import ArtifactFacts, validate_file
+
+
+@dataclass
+class Job:
+    """One unit of work: a step (or one for_each item of it) with a rendered prompt."""
+
+    run_id: str
+    job_id: str
+    plan: StepPlan
+    prompt: str
+    params: dict[str, Any]
+    inputs: list[InputAsset]
+    key: str
+    item_index: int | None = None
+    deadline: float | None = None
+    attempts: int = 0
+    task_id: str | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Produced:
+    """A validated artifact in scratch space, not yet stored."""
+
+    spec: ModelSpec
+    account: str | None
+    path: Path
+    facts: ArtifactFacts
+    text: str | None
+    usage: Usage
+    cost_usd: float | None
+    latency_ms: float
+    attempt_id: str
+
+
+def error_class(exc: BaseException | None) -> str:
+    return str(getattr(exc, "kind", None) or type(exc).__name__)
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, RateLimitedError | CredentialsError):
+        # The pool waits out the cooldown, or moves to another account.
+        return True
+    return isinstance(exc, TransientError | ArtifactInvalid)
+
+
+async def _no_sleep(seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
+class CandidateRunner:
+    """Runs attempts of one candidate for one job until one is valid or the policy gives up."""
+
+    def __init__(self, services: Services, job: Job, spec: ModelSpec, index: int) -> None:
+        self.sv = services
+        self.job = job
+        self.spec = spec
+        self.index = index
+        self.provider = get_provider(spec.provider)
+
+    def _rate_limit_ok(self, exc: BaseException) -> bool:
+        if not isinstance(exc, RateLimitedError):
+            return True
+        limit = self.job.plan.retry.max_retry_after_s
+        return exc.retry_after is None or exc.retry_after <= limit
+
+    def _stop(self, state: RetryCallState) -> bool:
+        if stop_after_attempt(self.job.plan.retry.max_attempts)(state):
+            return True
+        return self.job.deadline is not None and time.monotonic() >= self.job.deadline
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitedError | CredentialsError):
+            return 0.0  # the pool does the waiting for rate limits, per account
+        r = self.job.plan.retry
+        wait = wait_exponential_jitter(
+            initial=r.initial_backoff_s,
+            max=r.max_backoff_s,
+            exp_base=r.multiplier,
+            jitter=r.jitter_s,
+        )
+        return float(wait(state))
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        seconds = state.next_action.sleep if state.next_action else 0.0
+        message = f"retrying {self.spec.label} in {seconds:.1f}s after {error_class(exc)}: {exc}"
+        self.sv.event(
+            self.job.run_id,
+            "retry_wait",
+            redact(message),
+            job_id=self.job.job_id,
+            wait_s=seconds,
+            provider=self.spec.provider,
+            model=self.spec.model,
+        )
+        self.sv.progress(Progress("waiting", self.job.plan.id, self.job.job_id, message))
+
+    async def run(self) -> Produced:
+        retrying = AsyncRetrying(
+            stop=self._stop,
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: _retryable(e) and self._rate_limit_ok(e)),
+            sleep=_no_sleep if self.sv.options.no_wait else asyncio.sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._attempt()
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    def _remaining(self, timeout: float) -> float:
+        if self.job.deadline is None:
+            return timeout
+        return max(0.1, min(timeout, self.job.deadline - time.monotonic()))
+
+    async def _attempt(self) -> Produced:
+        job, sv, spec = self.job, self.sv, self.spec
+        plan = job.plan
+        params = merged_params(
+            plan.preset.params if plan.preset else None,
+            spec.params,
+            job.params,
+            provider=spec.provider,
+        )
+        lease = await sv.pool.acquire(
+            spec.provider,
+            spec.model,
+            account=spec.account,
+            needs_key=self.provider.needs_key,
+            tokens=len(job.prompt) // 4,
+            deadline=job.deadline,
+        )
+        job.attempts += 1
+        attempt_id = new_id()
+        started = utcnow()
+        t0 = time.perf_counter()
+        record = AttemptRecord(
+            attempt_id=attempt_id,
+            job_id=job.job_id,
+            run_id=job.run_id,
+            number=job.attempts,
+            provider=spec.provider,
+            model=spec.model,
+            account=lease.name,
+            candidate_index=self.index,
+            started_at=started,
+            status="failed",
+        )
+        reserved = 0.0
+        path: Path | None = None
+        try:
+            from runner import pricing
+
+            reserved = sv.budget.reserve(
+                pricing.estimate_cost_usd(
+                    spec.provider, spec.model, plan.media_type, job.prompt, params
+                )
+            )
+            timeout = self._remaining(plan.attempt_timeout(spec))
+            ctx = CallContext(
+                http=await sv.http_client() if self.provider.uses_http else None,
+                api_key=lease.api_key,
+                base_url=lease.account.base_url or self.provider.default_base_url,
+                account=lease.name,
+                options=lease.account.options,
+                on_task_created=lambda task_id: self._task_created(task_id, attempt_id),
+                poll_interval=sv.options.poll_interval_s,
+            )
+            request = GenerationRequest(
+                media_type=plan.media_type,  # type: ignore[arg-type]
+                model=spec.model,
+                prompt=job.prompt,
+                params=params,
+                inputs=job.inputs,
+                timeout=timeout,
+                resume_task_id=sv.resume_tasks.get(job.key),
+            )
+            try:
+                # The provider enforces its own timeouts; this is the backstop for a stuck one.
+                result = await asyncio.wait_for(
+                    self.provider.generate(request, ctx), timeout=timeout + 30.0
+                )
+            except TimeoutError as exc:
+                raise TransientError(f"{spec.label} did not answer within {timeout:.0f}s") from exc
+            except (MediamixError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # a provider bug must not take the whole run down
+                raise PermanentError(
+                    f"{spec.label} failed unexpectedly: {type(exc).__name__}: {exc}"
+                ) from exc
+            record.task_id = result.task_id or job.task_id
+            record.http_status = result.http_status
+            suffix = "." + extension_for(result.mime or _default_mime(plan.media_type))
+            path = await spool_result(result, sv.scratch, suffix=suffix)
+            facts = await asyncio.to_thread(validate_file, path, plan.media_type, plan.validate)
+            text = path.read_text(encoding="utf-8") if plan.media_type == "text" else None
+            cost = pricing.cost_usd(
+                spec.provider, spec.model, result.usage, params, lease.account.prices or None
+            )
+        except BaseException as exc:
+            latency_ms = (time.perf_counter() - t0) * 1000
+            sv.budget.settle(reserved, 0.0)
+            if path is not None:
+                path.unlink(missing_ok=True)
+            self._record_failure(record, exc, latency_ms)
+            outcome = (
+                "rate_limited"
+                if isinstance(exc, RateLimitedError)
+                else "credentials"
+                if isinstance(exc, CredentialsError)
+                else "failure"
+            )
+            lease.release(
+                outcome,  # type: ignore[arg-type]
+                retry_after=getattr(exc, "retry_after", None),
+                error=redact(str(exc)),
+            )
+            if isinstance(exc, UnavailableError | BudgetExceeded | StorageError):
+                raise
+            if isinstance(exc, ProviderError | ArtifactInvalid):
+                job.failures.append(f"{spec.label}: {error_class(exc)}: {redact(str(exc))}")
+            raise
+        latency_ms = (time.perf_counter() - t0) * 1000
+        sv.budget.settle(reserved, cost)
+        lease.release("success", cost_usd=cost, tokens=_tokens(result.usage))
+        sv.stats.record(spec.provider, spec.model, True, latency_ms, cost)
+        record.status = "succeeded"
+        record.finished_at = utcnow()
+        record.latency_ms = latency_ms
+        record.bytes = facts.size
+        record.input_tokens = result.usage.input_tokens
+        record.output_tokens = result.usage.output_tokens
+        record.units = _units(result.usage)
+        record.cost_usd = cost
+        sv.sink.write(record)
+        return Produced(
+            spec=spec,
+            account=lease.name,
+            path=path,
+            facts=facts,
+            text=text,
+            usage=result.usage,
+            cost_usd=cost,
+            latency_ms=latency_ms,
+            attempt_id=attempt_id,
+        )
+
+    def _record_failure(self, record: AttemptRecord, exc: BaseException, latency_ms: float) -> None:
+        sv, spec = self.sv, self.spec
+        record.finished_at = utcnow()
+        record.latency_ms = latency_ms
+        record.error_class = (
+            "cancelled" if isinstance(exc, asyncio.CancelledError) else error_class(exc)
+        )
+        record.error = redact(str(exc))[:2000] or type(exc).__name__
+        record.http_status = getattr(exc, "http_status", None)
+        record.retry_after_s = getattr(exc, "retry_after", None)
+        sv.sink.write(record)
+        sv.stats.record(spec.provider, spec.model, False, latency_ms, None)
+        if isinstance(exc, RateLimitedError):
+            sv.event(
+                record.run_id,
+                "account_cooldown",
+                f"account {record.account} rate limited; cooling down "
+                f"{exc.retry_after if exc.retry_after is not None else 'a few'}s",
+                job_id=record.job_id,
+                attempt_id=record.attempt_id,
+                account=record.account,
+                retry_after_s=exc.retry_after,
+            )
+        if isinstance(exc, ArtifactInvalid):
+            sv.event(
+                record.run_id,
+                "validation_failed",
+                redact(f"{spec.label} produced an invalid artifact: {exc}"),
+                job_id=record.job_id,
+                attempt_id=record.attempt_id,
+            )
+        sv.progress(
+            Progress(
+                "attempt_failed",
+                self.job.plan.id,
+                self.job.job_id,
+                f"{spec.label} attempt {record.number}: {record.error_class}: {record.error}",
+            )
+        )
+
+    def _task_created(self, task_id: str, attempt_id: str) -> None:
+        self.job.task_id = task_id
+        self.sv.event(
+            self.job.run_id,
+            "task_created",
+            f"{self.spec.label} accepted long-running task {task_id}",
+            job_id=self.job.job_id,
+            attempt_id=attempt_id,
+            task_id=task_id,
+            idempotency_key=self.job.key,
+        )
+        # A crash from here on can resume polling this task instead of paying twice.
+        self.sv.sink.flush()
+
+
+def _default_mime(media_type: str) -> str:
+    return {
+        "text": "text/plain",
+        "image": "image/png",
+        "audio": "audio/wav",
+        "video": "video/mp4",
+        "document": "application/pdf",
+    }.get(media_type, "application/octet-stream")
+
+
+def _tokens(usage: Usage) -> int | None:
+    if usage.input_tokens is None and usage.output_tokens is None:
+        return None
+    return (usage.input_tokens or 0) + (usage.output_tokens or 0)
+
+
+def _units(usage: Usage) -> float | None:
+    for value in (usage.images, usage.characters, usage.seconds):
+        if value is not None:
+            return float(value)
+    return None

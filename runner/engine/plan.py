@@ -1,0 +1,268 @@
+"""From a validated pipeline to a plan: resolved presets, candidates, strategies, inputs.
+
+Building a plan calls nothing; ``mediamix run --dry-run`` prints it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner.config.crosscheck import check_pipeline, resolve_step_preset, step_dependencies
+from runner.config.loader import Loaded
+from runner.config.model import (
+    WORKFLOW_STRATEGY,
+    InputSpec,
+    ModelSpec,
+    Pipeline,
+    Preset,
+    RetrySpec,
+    Step,
+    Strategy,
+)
+from runner.config.project import Workspace
+from runner.errors import ConfigError, UsageError
+from runner.providers.registry import provider_names
+
+#: Per-attempt timeout when neither the model nor the step sets one (seconds).
+DEFAULT_TIMEOUT_S: dict[str, float] = {
+    "text": 120.0,
+    "image": 180.0,
+    "audio": 120.0,
+    "video": 900.0,
+    "document": 60.0,
+}
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    step: Step
+    media_type: str
+    preset: Preset | None
+    strategy: Strategy
+    candidates: tuple[ModelSpec, ...]
+    retry: RetrySpec
+    validate: dict[str, Any]
+    deps: frozenset[str]
+    output_template: str
+
+    @property
+    def id(self) -> str:
+        return self.step.id
+
+    def attempt_timeout(self, spec: ModelSpec) -> float:
+        return spec.timeout_s or DEFAULT_TIMEOUT_S.get(self.media_type, 120.0)
+
+    def worst_case_s(self) -> float:
+        """Upper bound on the step's time per job: every attempt times out and backs off."""
+        r = self.retry
+        backoff = sum(
+            min(r.max_backoff_s, r.initial_backoff_s * r.multiplier**i) + r.jitter_s
+            for i in range(max(r.max_attempts - 1, 0))
+        )
+        per = [r.max_attempts * self.attempt_timeout(c) + backoff for c in self.candidates]
+        if self.strategy == "ensemble":
+            return max(per, default=0.0)
+        worst = sum(per)
+        return min(worst, self.step.timeout_s) if self.step.timeout_s else worst
+
+
+@dataclass(frozen=True)
+class Plan:
+    pipeline: Pipeline
+    steps: tuple[StepPlan, ...]
+    inputs: dict[str, Any]
+    workflow: str
+
+    def step(self, step_id: str) -> StepPlan:
+        return next(s for s in self.steps if s.id == step_id)
+
+    def describe(self) -> dict[str, Any]:
+        """The plan as data (for --dry-run, human or JSON)."""
+        return {
+            "pipeline": self.pipeline.name,
+            "workflow": self.workflow,
+            "inputs": self.inputs,
+            "steps": [
+                {
+                    "id": s.id,
+                    "media_type": s.media_type,
+                    "preset": s.preset.name if s.preset else None,
+                    "strategy": s.strategy,
+                    "depends_on": sorted(s.deps),
+                    "for_each": s.step.for_each,
+                    "when": s.step.when,
+                    "candidates": [
+                        {
+                            "provider": c.provider,
+                            "model": c.model,
+                            "account": c.account,
+                            "max_attempts": s.retry.max_attempts,
+                            "timeout_s": s.attempt_timeout(c),
+                        }
+                        for c in s.candidates
+                    ],
+                    "worst_case_s": round(s.worst_case_s(), 1),
+                }
+                for s in self.steps
+            ],
+            "worst_case_s": round(self.critical_path_s(), 1),
+        }
+
+    def critical_path_s(self) -> float:
+        finish: dict[str, float] = {}
+        for s in self.steps:  # topological order
+            start = max((finish[d] for d in s.deps), default=0.0)
+            finish[s.id] = start + s.worst_case_s()
+        return max(finish.values(), default=0.0)
+
+
+def coerce_input(spec: InputSpec, raw: Any) -> Any:
+    """Turn a command-line string into the input's declared type."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        if spec.type == "integer":
+            return int(raw)
+        if spec.type == "number":
+            return float(raw)
+        if spec.type == "boolean":
+            lowered = raw.strip().lower()
+            if lowered in ("true", "yes", "1", "on"):
+                return True
+            if lowered in ("false", "no", "0", "off"):
+                return False
+            raise ValueError(raw)
+        if spec.type == "list":
+            if raw.lstrip().startswith("["):
+                value = json.loads(raw)
+                if not isinstance(value, list):
+                    raise ValueError(raw)
+                return value
+            return [part.strip() for part in raw.split(",") if part.strip()]
+        if spec.type == "object":
+            value = json.loads(raw)
+            if not isinstance(value, dict):
+                raise ValueError(raw)
+            return value
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise UsageError(f"input {spec.name!r} expects a {spec.type}, got {raw!r}") from exc
+    return raw
+
+
+def resolve_inputs(pipeline: Pipeline, given: Mapping[str, Any]) -> dict[str, Any]:
+    specs = {i.name: i for i in pipeline.inputs}
+    unknown = sorted(set(given) - set(specs))
+    if unknown:
+        known = ", ".join(sorted(specs)) or "(none)"
+        raise UsageError(f"unknown input(s) {', '.join(unknown)}; {pipeline.name} takes: {known}")
+    values: dict[str, Any] = {}
+    missing = []
+    for name, spec in specs.items():
+        if name in given:
+            values[name] = coerce_input(spec, given[name])
+        elif spec.default is not None:
+            values[name] = spec.default
+        elif spec.required:
+            missing.append(name)
+        else:
+            values[name] = None
+    if missing:
+        raise UsageError(
+            f"missing required input(s): {', '.join(missing)} (give them with -i NAME=VALUE)"
+        )
+    return values
+
+
+def _topological(steps: list[StepPlan]) -> list[StepPlan]:
+    by_id = {s.id: s for s in steps}
+    done: set[str] = set()
+    order: list[StepPlan] = []
+
+    def visit(s: StepPlan) -> None:
+        if s.id in done:
+            return
+        done.add(s.id)
+        for dep in sorted(s.deps):
+            visit(by_id[dep])
+        order.append(s)
+
+    for s in steps:
+        visit(s)
+    return order
+
+
+def _strategy_for(step: Step, preset: Preset | None, workflow: str) -> Strategy:
+    if step.strategy:
+        return step.strategy
+    base: Strategy = preset.strategy if preset else "fallback"
+    if base == "fallback" and workflow == "adaptive":
+        return WORKFLOW_STRATEGY["adaptive"]
+    return base
+
+
+def build_plan(
+    loaded: Loaded[Pipeline],
+    ws: Workspace,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    workflow: str | None = None,
+    strategy: Strategy | None = None,
+    max_attempts: int | None = None,
+) -> Plan:
+    pipeline = loaded.value
+    problems = [d for d in check_pipeline(pipeline, loaded.doc, ws) if d.severity == "error"]
+    if problems:
+        raise ConfigError(problems)
+    flow = workflow or pipeline.workflow
+    known = set(provider_names())
+    plans: list[StepPlan] = []
+    for step in pipeline.steps:
+        preset = resolve_step_preset(step, pipeline, ws)
+        candidates = step.models or (preset.models if preset else ())
+        candidates = tuple(c for c in candidates if c.provider in known)
+        media_type = step.media_type or (preset.media_type if preset else "text")
+        retry = step.retry or (preset.retry if preset else RetrySpec())
+        if max_attempts is not None:
+            retry = RetrySpec(**{**retry.__dict__, "max_attempts": max_attempts})
+        plans.append(
+            StepPlan(
+                step=step,
+                media_type=media_type,
+                preset=preset,
+                strategy=strategy or _strategy_for(step, preset, flow),
+                candidates=candidates,
+                retry=retry,
+                validate={**(preset.validate if preset else {}), **step.validate},
+                deps=frozenset(step_dependencies(step)),
+                output_template=step.output or pipeline.output or ws.project.output_template,
+            )
+        )
+    return Plan(
+        pipeline=pipeline,
+        steps=tuple(_topological(plans)),
+        inputs=resolve_inputs(pipeline, inputs or {}),
+        workflow=flow,
+    )
+
+
+def merged_params(*layers: Mapping[str, Any] | None, provider: str) -> dict[str, Any]:
+    """Merge params layers; a key named after a provider holds params for that provider only.
+
+    ``{temperature: 0.2, local: {template: ...}, openai: {seed: 1}}`` gives the local
+    provider ``{temperature: 0.2, template: ...}`` and OpenAI ``{temperature: 0.2, seed: 1}``.
+    """
+    scoped_names = set(provider_names())
+    out: dict[str, Any] = {}
+    for layer in layers:
+        if not layer:
+            continue
+        for key, value in layer.items():
+            if key in scoped_names and isinstance(value, Mapping):
+                if key == provider:
+                    out.update(value)
+            else:
+                out[key] = value
+    return out

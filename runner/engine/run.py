@@ -1,0 +1,556 @@
+"""Run a plan: steps as a DAG, independent steps concurrently, every job recorded.
+
+A step waits for the steps it references; ``when`` can skip it; ``for_each`` fans it out
+into one job per item. A failed step skips the steps that depend on it, and the run
+goes on with everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import platform
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from runner import __version__
+from runner.config.project import Workspace
+from runner.engine.accounts import AccountPool
+from runner.engine.attempts import Job, Produced, error_class
+from runner.engine.outputs import ArtifactOutput, StepOutput
+from runner.engine.plan import Plan, StepPlan
+from runner.engine.services import Budget, EngineOptions, LiveStats, Progress, Services
+from runner.engine.strategies import StrategyRunner
+from runner.engine.templating import Names, evaluate, render, render_params
+from runner.errors import BudgetExceeded, JobFailed, MediamixError, TemplateError, redact
+from runner.providers.base import InputAsset
+from runner.runlog.records import (
+    ArtifactRecord,
+    CandidateStats,
+    JobRecord,
+    RunRecord,
+    new_id,
+    utcnow,
+)
+from runner.runlog.sink import RunLogSink
+from runner.storage import ArtifactStore, render_key
+
+
+@dataclass
+class JobResult:
+    job_id: str
+    step_id: str
+    status: str  # succeeded | failed | skipped
+    item_index: int | None = None
+    artifacts: list[ArtifactOutput] = field(default_factory=list)
+    error: str | None = None
+    error_class: str | None = None
+    attempts: int = 0
+    cost_usd: float | None = None
+    key: str | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    pipeline: str
+    status: str  # succeeded | failed | interrupted
+    started_at: datetime
+    finished_at: datetime
+    jobs: list[JobResult] = field(default_factory=list)
+    cost_usd: float | None = None
+
+    @property
+    def succeeded(self) -> int:
+        return sum(1 for j in self.jobs if j.status == "succeeded")
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for j in self.jobs if j.status == "failed")
+
+    @property
+    def artifacts(self) -> list[tuple[str, ArtifactOutput]]:
+        return [(j.step_id, a) for j in self.jobs for a in j.artifacts]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Stable JSON shape for ``--json``."""
+        return {
+            "run_id": self.run_id,
+            "pipeline": self.pipeline,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "jobs_succeeded": self.succeeded,
+            "jobs_failed": self.failed,
+            "cost_usd": self.cost_usd,
+            "jobs": [
+                {
+                    "job_id": j.job_id,
+                    "step_id": j.step_id,
+                    "item_index": j.item_index,
+                    "status": j.status,
+                    "attempts": j.attempts,
+                    "cost_usd": j.cost_usd,
+                    "error": j.error,
+                    "error_class": j.error_class,
+                    "artifacts": [
+                        {
+                            "uri": a.uri,
+                            "url": a.url,
+                            "path": a.path,
+                            "mime": a.mime,
+                            "size": a.size,
+                            "sha256": a.sha256,
+                            "provider": a.provider,
+                            "model": a.model,
+                        }
+                        for a in j.artifacts
+                    ],
+                }
+                for j in self.jobs
+            ],
+        }
+
+
+def job_key(pipeline: str, sp: StepPlan, prompt: str, params: Any, inputs: list[InputAsset]) -> str:
+    """Idempotency key: the same pipeline, step, resolved config and inputs give the same key."""
+    material = {
+        "pipeline": pipeline,
+        "step": sp.id,
+        "media_type": sp.media_type,
+        "strategy": sp.strategy,
+        "prompt": prompt,
+        "params": params,
+        "preset_params": sp.preset.params if sp.preset else None,
+        "candidates": [[c.provider, c.model, c.account, c.params] for c in sp.candidates],
+        "validate": sp.validate,
+        "inputs": [a.url or a.path or a.text for a in inputs],
+    }
+    blob = json.dumps(material, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+class PipelineRun:
+    def __init__(self, plan: Plan, services: Services, *, run_id: str | None = None) -> None:
+        self.plan = plan
+        self.sv = services
+        self.run_id = run_id or new_id()
+        self.outputs: dict[str, StepOutput] = {}
+        self.step_status: dict[str, str] = {}
+        self.done: dict[str, asyncio.Event] = {s.id: asyncio.Event() for s in plan.steps}
+        self.results: list[JobResult] = []
+        concurrency = services.options.concurrency or services.ws.project.concurrency
+        self.slots = asyncio.Semaphore(max(1, concurrency))
+        self.started_at = utcnow()
+        self.stop_dispatch = False
+
+    def context(self, item: Any = None, index: int | None = None) -> dict[str, Any]:
+        return {
+            "inputs": Names(self.plan.inputs),
+            "steps": Names(self.outputs),
+            "item": item,
+            "item_index": index,
+            "run": {"id": self.run_id, "started_at": self.started_at.isoformat()},
+            "pipeline": {"name": self.plan.pipeline.name},
+        }
+
+    async def execute(self) -> RunResult:
+        sv = self.sv
+        sv.sink.write(
+            RunRecord(
+                run_id=self.run_id,
+                pipeline=self.plan.pipeline.name,
+                started_at=self.started_at,
+                inputs=dict(self.plan.inputs),
+                workflow=self.plan.workflow,
+                host=platform.node(),
+                shard=sv.options.shard,
+                mediamix_version=__version__,
+            )
+        )
+        status = "failed"
+        try:
+            await asyncio.gather(*(self.run_step(sp) for sp in self.plan.steps))
+            status = "failed" if any(r.status == "failed" for r in self.results) else "succeeded"
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            status = "interrupted"
+            raise
+        finally:
+            finished = utcnow()
+            costs = [r.cost_usd for r in self.results if r.cost_usd is not None]
+            sv.sink.write(
+                RunRecord(
+                    run_id=self.run_id,
+                    pipeline=self.plan.pipeline.name,
+                    started_at=self.started_at,
+                    finished_at=finished,
+                    status=status,  # type: ignore[arg-type]
+                    inputs=dict(self.plan.inputs),
+                    workflow=self.plan.workflow,
+                    host=platform.node(),
+                    shard=sv.options.shard,
+                    mediamix_version=__version__,
+                    jobs_total=len(self.results),
+                    jobs_succeeded=sum(1 for r in self.results if r.status == "succeeded"),
+                    jobs_failed=sum(1 for r in self.results if r.status == "failed"),
+                    cost_usd=sum(costs) if costs else None,
+                )
+            )
+            sv.sink.flush()
+        result = RunResult(
+            run_id=self.run_id,
+            pipeline=self.plan.pipeline.name,
+            status=status,
+            started_at=self.started_at,
+            finished_at=finished,
+            jobs=sorted(
+                self.results,
+                key=lambda r: (self.plan.steps.index(self.plan.step(r.step_id)), r.item_index or 0),
+            ),
+            cost_usd=sum(costs) if costs else None,
+        )
+        sv.progress(Progress("run_finished", message=status, data={"run_id": self.run_id}))
+        return result
+
+    # -- steps ---------------------------------------------------------------------------
+    async def run_step(self, sp: StepPlan) -> None:
+        try:
+            for dep in sp.deps:
+                await self.done[dep].wait()
+            blocked = [d for d in sorted(sp.deps) if self.step_status.get(d) != "succeeded"]
+            if blocked:
+                self.skip(sp, f"skipped: depends on {', '.join(blocked)}, which did not succeed")
+                self.step_status[sp.id] = "skipped"
+                return
+            self.step_status[sp.id] = await self._run_step_jobs(sp)
+        except TemplateError as exc:
+            self.fail_step(sp, exc)
+            self.step_status[sp.id] = "failed"
+        finally:
+            self.done[sp.id].set()
+
+    async def _run_step_jobs(self, sp: StepPlan) -> str:
+        context = self.context()
+        if sp.step.when is not None and not evaluate(
+            sp.step.when, context, step=sp.id, what="when"
+        ):
+            self.skip(sp, f"skipped: when {sp.step.when!r} is false")
+            self.outputs[sp.id] = StepOutput(sp.id)
+            return "succeeded"  # a skipped optional step does not block its dependents
+        items: list[Any] = [None]
+        if sp.step.for_each is not None:
+            value = evaluate(sp.step.for_each, context, step=sp.id, what="for_each")
+            if isinstance(value, Mapping):
+                value = list(value.items())
+            if not isinstance(value, list | tuple):
+                raise TemplateError(sp.id, f"for_each must give a list, got {type(value).__name__}")
+            items = list(value)
+        indexed = [
+            (item, i if sp.step.for_each is not None else None) for i, item in enumerate(items)
+        ]
+        results = await asyncio.gather(*(self.run_job(sp, item, i) for item, i in indexed))
+        self.outputs[sp.id] = StepOutput(sp.id, [a for r in results for a in r.artifacts])
+        return "succeeded" if all(r.status == "succeeded" for r in results) else "failed"
+
+    def _inputs_for(self, sp: StepPlan) -> list[InputAsset]:
+        assets: list[InputAsset] = []
+        for ref in sp.step.inputs_from:
+            for art in self.outputs[ref].artifacts:
+                assets.append(
+                    InputAsset(
+                        media_type=art.media_type,  # type: ignore[arg-type]
+                        mime=art.mime,
+                        path=art.path,
+                        url=art.url,
+                        text=art.text,
+                        step=ref,
+                    )
+                )
+        return assets
+
+    def skip(self, sp: StepPlan, reason: str) -> None:
+        job_id = new_id()
+        now = utcnow()
+        self.sv.sink.write(
+            JobRecord(
+                job_id=job_id,
+                run_id=self.run_id,
+                step_id=sp.id,
+                media_type=sp.media_type,
+                started_at=now,
+                finished_at=now,
+                status="skipped",
+                preset=sp.preset.name if sp.preset else None,
+                strategy=sp.strategy,
+                error=reason,
+            )
+        )
+        self.results.append(JobResult(job_id, sp.id, "skipped", error=reason))
+        self.sv.progress(Progress("skipped", sp.id, job_id, reason))
+
+    def fail_step(self, sp: StepPlan, exc: MediamixError) -> None:
+        job_id = new_id()
+        now = utcnow()
+        message = redact(str(exc))
+        self.sv.sink.write(
+            JobRecord(
+                job_id=job_id,
+                run_id=self.run_id,
+                step_id=sp.id,
+                media_type=sp.media_type,
+                started_at=now,
+                finished_at=now,
+                status="failed",
+                preset=sp.preset.name if sp.preset else None,
+                strategy=sp.strategy,
+                error_class=type(exc).__name__,
+                error=message,
+            )
+        )
+        self.results.append(
+            JobResult(job_id, sp.id, "failed", error=message, error_class=type(exc).__name__)
+        )
+        self.sv.progress(Progress("job_finished", sp.id, job_id, message, {"status": "failed"}))
+
+    # -- jobs ----------------------------------------------------------------------------
+    async def run_job(self, sp: StepPlan, item: Any, index: int | None) -> JobResult:
+        context = self.context(item, index)
+        prompt = render(sp.step.prompt, context, step=sp.id)
+        params = render_params(sp.step.params, context, step=sp.id)
+        inputs = self._inputs_for(sp)
+        key = job_key(self.plan.pipeline.name, sp, prompt, params, inputs)
+        job = Job(
+            run_id=self.run_id,
+            job_id=new_id(),
+            plan=sp,
+            prompt=prompt,
+            params=params,
+            inputs=inputs,
+            key=key,
+            item_index=index,
+        )
+        async with self.slots:
+            if sp.step.timeout_s:
+                job.deadline = time.monotonic() + sp.step.timeout_s
+            return await self._execute_job(job)
+
+    def _job_record(self, job: Job, status: str, started: datetime, **extra: Any) -> JobRecord:
+        sp = job.plan
+        return JobRecord(
+            job_id=job.job_id,
+            run_id=self.run_id,
+            step_id=sp.id,
+            media_type=sp.media_type,
+            started_at=started,
+            status=status,  # type: ignore[arg-type]
+            preset=sp.preset.name if sp.preset else None,
+            strategy=sp.strategy,
+            item_index=job.item_index,
+            idempotency_key=job.key,
+            attempts=job.attempts,
+            task_id=job.task_id,
+            **extra,
+        )
+
+    async def _execute_job(self, job: Job) -> JobResult:
+        sv = self.sv
+        started = utcnow()
+        t0 = time.perf_counter()
+        sv.sink.write(self._job_record(job, "running", started))
+        sv.progress(Progress("job_started", job.plan.id, job.job_id, job.plan.media_type))
+        if self.stop_dispatch:
+            return self._job_failed(job, started, t0, BudgetExceeded("budget exhausted earlier"))
+        try:
+            produced = await StrategyRunner(sv, job).run()
+            artifacts = [
+                await self._store(job, p, n if len(produced) > 1 else None)
+                for n, p in enumerate(produced, 1)
+            ]
+        except (JobFailed, BudgetExceeded, MediamixError) as exc:
+            if isinstance(exc, BudgetExceeded):
+                self.stop_dispatch = True
+            return self._job_failed(job, started, t0, exc)
+        costs = [p.cost_usd for p in produced if p.cost_usd is not None]
+        cost = sum(costs) if costs else None
+        winner = produced[0]
+        sv.sink.write(
+            self._job_record(
+                job,
+                "succeeded",
+                started,
+                finished_at=utcnow(),
+                cost_usd=cost,
+                latency_ms=(time.perf_counter() - t0) * 1000,
+                provider=winner.spec.provider,
+                model=winner.spec.model,
+                account=winner.account,
+            )
+        )
+        result = JobResult(
+            job.job_id,
+            job.plan.id,
+            "succeeded",
+            item_index=job.item_index,
+            artifacts=artifacts,
+            attempts=job.attempts,
+            cost_usd=cost,
+            key=job.key,
+        )
+        self.results.append(result)
+        sv.progress(
+            Progress(
+                "job_finished",
+                job.plan.id,
+                job.job_id,
+                artifacts[0].url if artifacts else "",
+                {"status": "succeeded", "cost_usd": cost},
+            )
+        )
+        return result
+
+    def _job_failed(self, job: Job, started: datetime, t0: float, exc: Exception) -> JobResult:
+        message = redact(str(exc))
+        klass = "budget" if isinstance(exc, BudgetExceeded) else error_class(exc)
+        self.sv.sink.write(
+            self._job_record(
+                job,
+                "failed",
+                started,
+                finished_at=utcnow(),
+                latency_ms=(time.perf_counter() - t0) * 1000,
+                error_class=klass,
+                error=message,
+            )
+        )
+        result = JobResult(
+            job.job_id,
+            job.plan.id,
+            "failed",
+            item_index=job.item_index,
+            error=message,
+            error_class=klass,
+            attempts=job.attempts,
+            key=job.key,
+        )
+        self.results.append(result)
+        self.sv.progress(
+            Progress("job_finished", job.plan.id, job.job_id, message, {"status": "failed"})
+        )
+        return result
+
+    async def _store(self, job: Job, produced: Produced, number: int | None) -> ArtifactOutput:
+        sv = self.sv
+        facts = produced.facts
+        item_suffix = f"-{job.item_index + 1}" if job.item_index is not None else ""
+        if number is not None:
+            item_suffix += f"-{number}"
+        key = render_key(
+            job.plan.output_template,
+            run_id=self.run_id,
+            step_id=job.plan.id,
+            item_suffix=item_suffix,
+            item_index=job.item_index if job.item_index is not None else "",
+            ext=produced.path.suffix.lstrip(".") or "bin",
+            pipeline=self.plan.pipeline.name,
+            job_id=job.job_id,
+            provider=produced.spec.provider,
+            model=produced.spec.model,
+            date=self.started_at.strftime("%Y-%m-%d"),
+        )
+        stored = await sv.store.put(
+            produced.path, key, content_type=facts.mime, move=sv.store.is_local
+        )
+        local = stored.local_path or produced.path
+        sv.sink.write(
+            ArtifactRecord(
+                artifact_id=new_id(),
+                job_id=job.job_id,
+                run_id=self.run_id,
+                uri=stored.uri,
+                media_type=job.plan.media_type,
+                mime=facts.mime,
+                size=facts.size,
+                sha256=facts.sha256,
+                created_at=utcnow(),
+                public_url=stored.public_url,
+                width=facts.width,
+                height=facts.height,
+                duration_s=facts.duration_s,
+                pages=facts.pages,
+            )
+        )
+        return ArtifactOutput(
+            media_type=job.plan.media_type,
+            mime=facts.mime,
+            uri=stored.uri,
+            path=str(local),
+            public_url=stored.public_url,
+            size=facts.size,
+            sha256=facts.sha256,
+            provider=produced.spec.provider,
+            model=produced.spec.model,
+            text=produced.text,
+            width=facts.width,
+            height=facts.height,
+            duration_s=facts.duration_s,
+            pages=facts.pages,
+        )
+
+
+class Engine:
+    """Shared services for one or many pipeline runs (a batch reuses one Engine)."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        sink: RunLogSink,
+        *,
+        options: EngineOptions | None = None,
+        history: list[CandidateStats] | None = None,
+        progress: Any = None,
+        store: ArtifactStore | None = None,
+    ) -> None:
+        self.options = options or EngineOptions()
+        scratch = ws.project.root / ".mediamix" / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        self._scratch = Path(tempfile.mkdtemp(prefix="run-", dir=scratch))
+        cap = self.options.max_cost_usd
+        if cap is None:
+            cap = ws.project.max_cost_usd
+        self.services = Services(
+            ws=ws,
+            pool=AccountPool(ws.accounts),
+            store=store or ArtifactStore(ws.project.storage, project_root=ws.project.root),
+            sink=sink,
+            scratch=self._scratch,
+            options=self.options,
+            budget=Budget(cap),
+            stats=LiveStats(history or []),
+            rng=random.Random(self.options.seed),
+        )
+        if progress is not None:
+            self.services.progress = progress
+
+    async def run(self, plan: Plan, *, run_id: str | None = None) -> RunResult:
+        return await PipelineRun(plan, self.services, run_id=run_id).execute()
+
+    async def aclose(self) -> None:
+        if self.services.http is not None:
+            await self.services.http.aclose()
+            self.services.http = None
+        self.services.sink.flush()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

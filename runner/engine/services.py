@@ -1,0 +1,189 @@
+"""Everything a run shares: accounts, HTTP client, storage, run log, budget, options.
+
+Built once per run (or batch) by :func:`runner.engine.run.open_services` and passed to
+every job, so nothing reaches for globals.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.config.project import Workspace
+from runner.engine.accounts import AccountPool
+from runner.errors import BudgetExceeded
+from runner.runlog.records import CandidateStats, EventRecord, new_id, utcnow
+from runner.runlog.sink import RunLogSink
+from runner.storage import ArtifactStore
+
+if TYPE_CHECKING:
+    import httpx
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One thing worth telling a person watching the run (the CLI decides how)."""
+
+    kind: str  # job_started | job_finished | attempt_failed | waiting | skipped | run_finished
+    step_id: str | None = None
+    job_id: str | None = None
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def _no_progress(progress: Progress) -> None:
+    return None
+
+
+@dataclass
+class EngineOptions:
+    #: Remove every backoff wait (tests); MEDIAMIX_NO_WAIT=1 sets it.
+    no_wait: bool = field(default_factory=lambda: os.environ.get("MEDIAMIX_NO_WAIT") == "1")
+    seed: int | None = None
+    concurrency: int | None = None
+    poll_interval_s: float = field(
+        default_factory=lambda: float(os.environ.get("MEDIAMIX_POLL_INTERVAL", "2.0"))
+    )
+    max_cost_usd: float | None = None
+    fail_fast: bool = False
+    shard: str | None = None
+
+
+class Budget:
+    """Stops dispatch before the spend would pass the cap: estimates before, actuals after."""
+
+    def __init__(self, cap_usd: float | None) -> None:
+        self.cap = cap_usd
+        self.spent = 0.0
+        self.reserved = 0.0
+
+    def reserve(self, estimate: float | None) -> float:
+        amount = estimate or 0.0
+        if self.cap is not None and self.spent + self.reserved + amount > self.cap:
+            raise BudgetExceeded(
+                f"budget of ${self.cap:.2f} reached (spent ${self.spent:.4f}, this call would "
+                f"add ~${amount:.4f}); no further calls dispatched"
+            )
+        self.reserved += amount
+        return amount
+
+    def settle(self, reserved: float, actual: float | None) -> None:
+        self.reserved -= reserved
+        self.spent += actual if actual is not None else reserved
+
+    @property
+    def exhausted(self) -> bool:
+        return self.cap is not None and self.spent >= self.cap
+
+
+class LiveStats:
+    """Per provider/model outcomes seen in this process, merged with run-log history."""
+
+    def __init__(self, history: list[CandidateStats]) -> None:
+        self._history: dict[tuple[str, str], CandidateStats] = {}
+        for s in history:  # the run log counts per account; strategies rank models
+            key = (s.provider, s.model)
+            seen = self._history.get(key)
+            self._history[key] = s if seen is None else _combine(seen, s)
+        # (attempts, successes, total latency ms, total cost) per provider/model
+        self._live: dict[tuple[str, str], list[float]] = {}
+
+    def record(
+        self, provider: str, model: str, ok: bool, latency_ms: float, cost: float | None
+    ) -> None:
+        entry = self._live.setdefault((provider, model), [0, 0, 0.0, 0.0])
+        entry[0] += 1
+        entry[1] += 1 if ok else 0
+        entry[2] += latency_ms
+        entry[3] += cost or 0.0
+
+    def stats(self, provider: str, model: str) -> tuple[int, int, float | None, float | None]:
+        """(attempts, successes, typical latency ms, average cost) across history and now."""
+        attempts = successes = 0
+        latency: float | None = None
+        cost: float | None = None
+        past = self._history.get((provider, model))
+        if past is not None:
+            attempts, successes = past.attempts, past.successes
+            latency, cost = past.p50_latency_ms, past.avg_cost_usd
+        live = self._live.get((provider, model))
+        if live:
+            n = attempts + int(live[0])
+            live_latency = live[2] / live[0]
+            latency = live_latency if latency is None else (latency * attempts + live[2]) / n
+            live_cost = live[3] / live[0]
+            cost = live_cost if cost is None else (cost * attempts + live[3]) / n
+            attempts, successes = n, successes + int(live[1])
+        return attempts, successes, latency, cost
+
+
+def _weighted(a: float | None, na: int, b: float | None, nb: int) -> float | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return (a * na + b * nb) / max(na + nb, 1)
+
+
+def _combine(a: CandidateStats, b: CandidateStats) -> CandidateStats:
+    return CandidateStats(
+        provider=a.provider,
+        model=a.model,
+        account=None,
+        attempts=a.attempts + b.attempts,
+        successes=a.successes + b.successes,
+        p50_latency_ms=_weighted(a.p50_latency_ms, a.successes, b.p50_latency_ms, b.successes),
+        avg_cost_usd=_weighted(a.avg_cost_usd, a.attempts, b.avg_cost_usd, b.attempts),
+    )
+
+
+@dataclass
+class Services:
+    ws: Workspace
+    pool: AccountPool
+    store: ArtifactStore
+    sink: RunLogSink
+    scratch: Path
+    options: EngineOptions
+    budget: Budget
+    stats: LiveStats
+    rng: random.Random
+    progress: ProgressCallback = _no_progress
+    http: httpx.AsyncClient | None = None
+    #: idempotency key -> vendor task id of an accepted long-running job (resume).
+    resume_tasks: dict[str, str] = field(default_factory=dict)
+
+    def event(
+        self,
+        run_id: str,
+        kind: str,
+        message: str,
+        *,
+        job_id: str | None = None,
+        attempt_id: str | None = None,
+        **data: Any,
+    ) -> None:
+        self.sink.write(
+            EventRecord(
+                event_id=new_id(),
+                run_id=run_id,
+                occurred_at=utcnow(),
+                kind=kind,
+                message=message,
+                job_id=job_id,
+                attempt_id=attempt_id,
+                data=data,
+            )
+        )
+
+    async def http_client(self) -> httpx.AsyncClient:
+        if self.http is None:
+            from runner.transport import make_client
+
+            self.http = make_client()
+        return self.http

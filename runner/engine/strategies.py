@@ -1,0 +1,245 @@
+"""Model-mix strategies: which candidates a job tries, in what order, and what it keeps.
+
+- fallback:   preset order; the next candidate only when one fails (the "simple" pipeline)
+- weighted:   a seeded weighted shuffle, then fallback through the rest
+- adaptive:   ordered by what the run log and this run have seen (success rate, latency,
+              cost), with some exploration; with no history it is exactly fallback
+- ensemble:   several candidates at once; keep all, or the best by a declared rule;
+              if every one fails, fall back to the remaining candidates
+- sequential: a chain; each candidate refines the previous output
+
+Trailing ``local`` candidates are the last resort and stay last in every ordering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+
+from runner.config.model import AdaptiveSpec, ModelSpec
+from runner.engine.attempts import CandidateRunner, Job, Produced, error_class
+from runner.engine.services import LiveStats, Progress, Services
+from runner.errors import (
+    ArtifactInvalid,
+    JobFailed,
+    ProviderError,
+    redact,
+)
+from runner.providers.base import InputAsset
+
+Indexed = tuple[int, ModelSpec]
+
+
+def split_last_resort(candidates: Sequence[Indexed]) -> tuple[list[Indexed], list[Indexed]]:
+    """(movable, pinned): the trailing local candidates are pinned to the end."""
+    cut = len(candidates)
+    while cut > 0 and candidates[cut - 1][1].provider == "local":
+        cut -= 1
+    return list(candidates[:cut]), list(candidates[cut:])
+
+
+def weighted_order(candidates: Sequence[Indexed], rng: random.Random) -> list[Indexed]:
+    movable, pinned = split_last_resort(candidates)
+    order: list[Indexed] = []
+    pool = list(movable)
+    while pool:
+        weights = [max(spec.weight, 0.0) for _, spec in pool]
+        if sum(weights) <= 0:
+            order += pool
+            break
+        pick = rng.choices(range(len(pool)), weights=weights)[0]
+        order.append(pool.pop(pick))
+    return order + pinned
+
+
+def adaptive_order(
+    candidates: Sequence[Indexed], stats: LiveStats, spec: AdaptiveSpec, rng: random.Random
+) -> list[Indexed]:
+    movable, pinned = split_last_resort(candidates)
+    facts = {i: stats.stats(c.provider, c.model) for i, c in movable}
+    latencies = [f[2] for f in facts.values() if f[2] is not None and f[0] >= spec.min_attempts]
+    costs = [f[3] for f in facts.values() if f[3] is not None and f[0] >= spec.min_attempts]
+    max_latency = max(latencies, default=0.0)
+    max_cost = max(costs, default=0.0)
+    w = spec.weights
+
+    def score(item: Indexed) -> float:
+        attempts, successes, latency, cost = facts[item[0]]
+        # Laplace smoothing: no history scores 0.5 for everyone, so order is preserved.
+        success = (successes + 1) / (attempts + 2)
+        value = w.get("success", 1.0) * success
+        if attempts >= spec.min_attempts:
+            if latency and max_latency:
+                value -= w.get("latency", 0.0) * latency / max_latency
+            if cost and max_cost:
+                value -= w.get("cost", 0.0) * cost / max_cost
+        return value
+
+    order = sorted(movable, key=score, reverse=True)  # stable: ties keep preset order
+    if len(order) > 1 and rng.random() < spec.exploration:
+        explored = order.pop(rng.randrange(1, len(order)))
+        order.insert(0, explored)
+    return order + pinned
+
+
+class StrategyRunner:
+    def __init__(self, services: Services, job: Job) -> None:
+        self.sv = services
+        self.job = job
+
+    async def run(self) -> list[Produced]:
+        plan = self.job.plan
+        candidates = list(enumerate(plan.candidates))
+        if not candidates:
+            raise JobFailed(plan.id, "no candidates: the preset lists no usable model")
+        strategy = plan.strategy
+        if strategy == "weighted":
+            return [await self.fallback(weighted_order(candidates, self.sv.rng))]
+        if strategy == "adaptive":
+            spec = plan.preset.adaptive if plan.preset else AdaptiveSpec()
+            order = adaptive_order(candidates, self.sv.stats, spec, self.sv.rng)
+            self.sv.event(
+                self.job.run_id,
+                "adaptive_order",
+                "candidates ordered by history: " + ", ".join(s.label for _, s in order),
+                job_id=self.job.job_id,
+                order=[s.label for _, s in order],
+            )
+            return [await self.fallback(order)]
+        if strategy == "ensemble":
+            return await self.ensemble(candidates)
+        if strategy == "sequential":
+            return [await self.sequential(candidates)]
+        return [await self.fallback(candidates)]
+
+    async def _try(self, index: int, spec: ModelSpec, job: Job | None = None) -> Produced | None:
+        """One candidate; None (with an event saying why) when it cannot produce."""
+        job = job or self.job
+        try:
+            return await CandidateRunner(self.sv, job, spec, index).run()
+        except (ProviderError, ArtifactInvalid) as exc:
+            kind = "candidate_skipped" if error_class(exc) == "unavailable" else "candidate_failed"
+            message = redact(f"{spec.label}: {error_class(exc)}: {exc}")
+            if kind == "candidate_skipped":
+                self.job.failures.append(message)
+            self.sv.event(
+                self.job.run_id,
+                kind,
+                message,
+                job_id=self.job.job_id,
+                provider=spec.provider,
+                model=spec.model,
+                error_class=error_class(exc),
+            )
+            self.sv.progress(Progress(kind, self.job.plan.id, self.job.job_id, message))
+            return None
+
+    def _fail(self) -> JobFailed:
+        tried = "; ".join(self.job.failures[-6:]) or "no candidate could run"
+        return JobFailed(self.job.plan.id, f"every candidate failed ({tried})")
+
+    async def fallback(self, order: Sequence[Indexed]) -> Produced:
+        for position, (index, spec) in enumerate(order):
+            produced = await self._try(index, spec)
+            if produced is not None:
+                return produced
+            if position + 1 < len(order):
+                nxt = order[position + 1][1]
+                self.sv.event(
+                    self.job.run_id,
+                    "fallback",
+                    f"{spec.label} gave no valid artifact; falling back to {nxt.label}",
+                    job_id=self.job.job_id,
+                    from_candidate=spec.label,
+                    to_candidate=nxt.label,
+                )
+        raise self._fail()
+
+    async def ensemble(self, candidates: list[Indexed]) -> list[Produced]:
+        plan = self.job.plan
+        spec = plan.preset.ensemble if plan.preset else None
+        movable, pinned = split_last_resort(candidates)
+        if not movable:
+            movable, pinned = pinned, []
+        size = spec.size if spec and spec.size else len(movable)
+        group, rest = movable[:size], movable[size:] + pinned
+        results = await asyncio.gather(*(self._try(i, s) for i, s in group))
+        produced = [p for p in results if p is not None]
+        if not produced:
+            self.sv.event(
+                self.job.run_id,
+                "fallback",
+                "every ensemble member failed; falling back to the remaining candidates",
+                job_id=self.job.job_id,
+            )
+            if not rest:
+                raise self._fail()
+            return [await self.fallback(rest)]
+        if spec is None or spec.keep == "all":
+            return produced
+        best = choose_best(produced, spec.rule)
+        for other in produced:
+            if other is not best:
+                other.path.unlink(missing_ok=True)
+        self.sv.event(
+            self.job.run_id,
+            "ensemble_choice",
+            f"kept {best.spec.label} of {len(produced)} by rule {spec.rule!r}",
+            job_id=self.job.job_id,
+            kept=best.spec.label,
+            rule=spec.rule,
+        )
+        return [best]
+
+    async def sequential(self, candidates: list[Indexed]) -> Produced:
+        previous: Produced | None = None
+        for index, spec in candidates:
+            job = self.job if previous is None else self._refine_job(previous)
+            produced = await self._try(index, spec, job)
+            self.job.attempts = max(self.job.attempts, job.attempts)
+            if produced is None:
+                continue
+            if previous is not None:
+                previous.path.unlink(missing_ok=True)
+                self.sv.event(
+                    self.job.run_id,
+                    "refined",
+                    f"{spec.label} refined the output of {previous.spec.label}",
+                    job_id=self.job.job_id,
+                )
+            previous = produced
+        if previous is None:
+            raise self._fail()
+        return previous
+
+    def _refine_job(self, previous: Produced) -> Job:
+        base = self.job
+        asset = InputAsset(
+            media_type=base.plan.media_type,  # type: ignore[arg-type]
+            mime=previous.facts.mime,
+            path=str(previous.path),
+            text=previous.text,
+            step=base.plan.id,
+        )
+        prompt = base.prompt
+        if previous.text is not None:
+            prompt = (
+                f"{base.prompt}\n\nImprove this draft; keep what works, fix what does not:"
+                f"\n\n{previous.text}"
+            )
+        refined = Job(**{**base.__dict__, "prompt": prompt, "inputs": [*base.inputs, asset]})
+        refined.failures = base.failures
+        return refined
+
+
+def choose_best(produced: list[Produced], rule: str) -> Produced:
+    if rule == "first":
+        return produced[0]
+    if rule == "fastest":
+        return min(produced, key=lambda p: p.latency_ms)
+    if rule == "cheapest":
+        return min(produced, key=lambda p: (p.cost_usd is None, p.cost_usd or 0.0))
+    if rule == "longest_text":
+        return max(produced, key=lambda p: len(p.text or ""))
+    return max(produced, key=lambda p: p.facts.size)
