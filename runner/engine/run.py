@@ -56,6 +56,8 @@ class JobResult:
     attempts: int = 0
     cost_usd: float | None = None
     key: str | None = None
+    #: True when an earlier success was reused instead of calling anything.
+    reused: bool = False
 
 
 @dataclass
@@ -77,6 +79,10 @@ class RunResult:
         return sum(1 for j in self.jobs if j.status == "failed")
 
     @property
+    def reused(self) -> int:
+        return sum(1 for j in self.jobs if j.reused)
+
+    @property
     def artifacts(self) -> list[tuple[str, ArtifactOutput]]:
         return [(j.step_id, a) for j in self.jobs for a in j.artifacts]
 
@@ -90,6 +96,7 @@ class RunResult:
             "finished_at": self.finished_at.isoformat(),
             "jobs_succeeded": self.succeeded,
             "jobs_failed": self.failed,
+            "jobs_reused": self.reused,
             "cost_usd": self.cost_usd,
             "jobs": [
                 {
@@ -97,6 +104,7 @@ class RunResult:
                     "step_id": j.step_id,
                     "item_index": j.item_index,
                     "status": j.status,
+                    "reused": j.reused,
                     "attempts": j.attempts,
                     "cost_usd": j.cost_usd,
                     "error": j.error,
@@ -177,6 +185,7 @@ class PipelineRun:
             )
         )
         status = "failed"
+        finished = self.started_at
         try:
             await asyncio.gather(*(self.run_step(sp) for sp in self.plan.steps))
             status = "failed" if any(r.status == "failed" for r in self.results) else "succeeded"
@@ -258,7 +267,8 @@ class PipelineRun:
         ]
         results = await asyncio.gather(*(self.run_job(sp, item, i) for item, i in indexed))
         self.outputs[sp.id] = StepOutput(sp.id, [a for r in results for a in r.artifacts])
-        return "succeeded" if all(r.status == "succeeded" for r in results) else "failed"
+        ok = all(r.status == "succeeded" or r.reused for r in results)
+        return "succeeded" if ok else "failed"
 
     def _inputs_for(self, sp: StepPlan) -> list[InputAsset]:
         assets: list[InputAsset] = []
@@ -366,6 +376,10 @@ class PipelineRun:
         t0 = time.perf_counter()
         sv.sink.write(self._job_record(job, "running", started))
         sv.progress(Progress("job_started", job.plan.id, job.job_id, job.plan.media_type))
+        if sv.reuse is not None:
+            reused = await sv.reuse(job.key)
+            if reused is not None:
+                return self._job_reused(job, started, reused)
         if self.stop_dispatch:
             return self._job_failed(job, started, t0, BudgetExceeded("budget exhausted earlier"))
         try:
@@ -414,6 +428,27 @@ class PipelineRun:
                 {"status": "succeeded", "cost_usd": cost},
             )
         )
+        return result
+
+    def _job_reused(
+        self, job: Job, started: datetime, artifacts: list[ArtifactOutput]
+    ) -> JobResult:
+        reason = "already succeeded earlier with the same key; artifacts still exist"
+        self.sv.sink.write(
+            self._job_record(job, "skipped", started, finished_at=utcnow(), error=reason)
+        )
+        result = JobResult(
+            job.job_id,
+            job.plan.id,
+            "skipped",
+            item_index=job.item_index,
+            artifacts=artifacts,
+            error=reason,
+            key=job.key,
+            reused=True,
+        )
+        self.results.append(result)
+        self.sv.progress(Progress("skipped", job.plan.id, job.job_id, reason, {"status": "reused"}))
         return result
 
     def _job_failed(self, job: Job, started: datetime, t0: float, exc: Exception) -> JobResult:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.config.project import Workspace
 from runner.engine.accounts import AccountPool
+from runner.engine.outputs import ArtifactOutput
 from runner.errors import BudgetExceeded
 from runner.runlog.records import CandidateStats, EventRecord, new_id, utcnow
 from runner.runlog.sink import RunLogSink
@@ -36,6 +37,10 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+#: Given a job's idempotency key, the artifacts of an earlier success that still exist
+#: (or None): a batch resume uses it so a finished job is never paid for twice.
+ReuseLookup = Callable[[str], Awaitable["list[ArtifactOutput] | None"]]
 
 
 def _no_progress(progress: Progress) -> None:
@@ -157,6 +162,7 @@ class Services:
     http: httpx.AsyncClient | None = None
     #: idempotency key -> vendor task id of an accepted long-running job (resume).
     resume_tasks: dict[str, str] = field(default_factory=dict)
+    reuse: ReuseLookup | None = None
 
     def event(
         self,
