@@ -130,6 +130,9 @@ PRICES: dict[str, dict[str, Price]] = {
     "stability": {
         "ultra": Price(per_image=8 * STABILITY_USD_PER_CREDIT),
         "core": Price(per_image=3 * STABILITY_USD_PER_CREDIT),
+        # The names presets use (the adapter accepts both spellings).
+        "stable-image-ultra": Price(per_image=8 * STABILITY_USD_PER_CREDIT),
+        "stable-image-core": Price(per_image=3 * STABILITY_USD_PER_CREDIT),
         "sd3.5-large": Price(per_image=6.5 * STABILITY_USD_PER_CREDIT),
         "sd3.5-large-turbo": Price(per_image=4 * STABILITY_USD_PER_CREDIT),
         "sd3.5-medium": Price(per_image=3.5 * STABILITY_USD_PER_CREDIT),
