@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "presets": ("presets", "presets_cmd", "List presets, or show one."),
     "schema": ("schema", "schema_cmd", "Print the JSON Schema of a file kind."),
     "verify": ("verify", "verify_cmd", "Run every media type x workflow and check the files."),
+    "serve": ("serve", "serve_cmd", "Serve the HTTP API and dashboard."),
 }
 
 

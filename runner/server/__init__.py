@@ -1,0 +1,1 @@
+"""``mediamix serve``: the HTTP API and dashboard over a project."""
