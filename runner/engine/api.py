@@ -35,6 +35,17 @@ def history_for(plan: Plan, runlog: RunLog) -> list[CandidateStats]:
         return q.model_stats(window)
 
 
+def resolve_pipeline_path(path: str | os.PathLike[str], ws: Workspace) -> Path:
+    """A pipeline file, or the name of one in the project's pipelines/ directory."""
+    pipeline_path = Path(path)
+    if pipeline_path.is_file():
+        return pipeline_path
+    candidate = ws.project.root / "pipelines" / f"{path}.yaml"
+    if candidate.is_file():
+        return candidate
+    raise UsageError(f"no pipeline file {str(path)!r}")
+
+
 def plan_pipeline(
     path: str | os.PathLike[str],
     ws: Workspace,
@@ -44,15 +55,8 @@ def plan_pipeline(
     strategy: Strategy | None = None,
     max_attempts: int | None = None,
 ) -> Plan:
-    pipeline_path = Path(path)
-    if not pipeline_path.is_file():
-        candidate = ws.project.root / "pipelines" / f"{path}.yaml"
-        if candidate.is_file():
-            pipeline_path = candidate
-        else:
-            raise UsageError(f"no pipeline file {str(path)!r}")
     return build_plan(
-        load_pipeline(pipeline_path),
+        load_pipeline(resolve_pipeline_path(path, ws)),
         ws,
         inputs,
         workflow=workflow,

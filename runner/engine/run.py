@@ -213,7 +213,8 @@ class PipelineRun:
                     cost_usd=sum(costs) if costs else None,
                 )
             )
-            sv.sink.flush()
+            if sv.options.flush_each_run:
+                sv.sink.flush()
         result = RunResult(
             run_id=self.run_id,
             pipeline=self.plan.pipeline.name,

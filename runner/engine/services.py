@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from runner.config.project import Workspace
 from runner.engine.accounts import AccountPool
 from runner.engine.outputs import ArtifactOutput
 from runner.errors import BudgetExceeded
+from runner.runlog.queries import RECENT_ATTEMPTS
 from runner.runlog.records import CandidateStats, EventRecord, new_id, utcnow
 from runner.runlog.sink import RunLogSink
 from runner.storage import ArtifactStore
@@ -59,6 +61,9 @@ class EngineOptions:
     max_cost_usd: float | None = None
     fail_fast: bool = False
     shard: str | None = None
+    #: Flush the run log as each run ends. A batch turns it off: its writer flushes every
+    #: half second anyway, and a file plus fsync per row would cost more than the row.
+    flush_each_run: bool = True
 
 
 class Budget:
@@ -73,8 +78,8 @@ class Budget:
         amount = estimate or 0.0
         if self.cap is not None and self.spent + self.reserved + amount > self.cap:
             raise BudgetExceeded(
-                f"budget of ${self.cap:.2f} reached (spent ${self.spent:.4f}, this call would "
-                f"add ~${amount:.4f}); no further calls dispatched"
+                f"budget of {_usd(self.cap)} reached (spent {_usd(self.spent)}, this call "
+                f"would add ~{_usd(amount)}); no further calls dispatched"
             )
         self.reserved += amount
         return amount
@@ -88,51 +93,71 @@ class Budget:
         return self.cap is not None and self.spent >= self.cap
 
 
-class LiveStats:
-    """Per provider/model outcomes seen in this process, merged with run-log history."""
+def _usd(value: float) -> str:
+    # Small caps are normal in tests and trials: "$0.0005", not "$0.00".
+    return f"${value:,.2f}" if value >= 1 else f"${value:.6f}".rstrip("0").rstrip(".")
 
-    def __init__(self, history: list[CandidateStats]) -> None:
+
+class LiveStats:
+    """What adaptive ranking knows per provider/model: run-log history plus this process.
+
+    Only each model's latest ``recent`` attempts count (a sliding window by count, on top
+    of the preset's ``window_hours``), so a model that starts failing drops quickly and one
+    that recovers climbs back after a few good attempts instead of dragging its whole
+    past along. Outcomes seen in this process are the newest; the history fills what is
+    left of the window at its own success rate.
+    """
+
+    def __init__(self, history: list[CandidateStats], *, recent: int = RECENT_ATTEMPTS) -> None:
+        self.recent = recent
         self._history: dict[tuple[str, str], CandidateStats] = {}
         for s in history:  # the run log counts per account; strategies rank models
             key = (s.provider, s.model)
             seen = self._history.get(key)
             self._history[key] = s if seen is None else _combine(seen, s)
-        # (attempts, successes, total latency ms, total cost) per provider/model
-        self._live: dict[tuple[str, str], list[float]] = {}
+        # Newest last: (succeeded, latency ms, cost or None) per provider/model.
+        self._live: dict[tuple[str, str], deque[tuple[bool, float, float | None]]] = {}
 
     def record(
         self, provider: str, model: str, ok: bool, latency_ms: float, cost: float | None
     ) -> None:
-        entry = self._live.setdefault((provider, model), [0, 0, 0.0, 0.0])
-        entry[0] += 1
-        entry[1] += 1 if ok else 0
-        entry[2] += latency_ms
-        entry[3] += cost or 0.0
+        window = self._live.setdefault((provider, model), deque(maxlen=self.recent))
+        window.append((ok, latency_ms, cost))
 
-    def stats(self, provider: str, model: str) -> tuple[int, int, float | None, float | None]:
-        """(attempts, successes, typical latency ms, average cost) across history and now."""
-        attempts = successes = 0
-        latency: float | None = None
-        cost: float | None = None
+    def stats(self, provider: str, model: str) -> tuple[float, float, float | None, float | None]:
+        """(attempts, successes, typical latency ms, average cost) over the latest attempts.
+
+        Latency is over successful attempts and cost over attempts with a known cost, as in
+        the run log; a failure has neither, so it cannot make a model look fast or cheap.
+        """
+        live = list(self._live.get((provider, model), ()))
+        attempts = float(len(live))
+        successes = float(sum(1 for ok, _, _ in live if ok))
+        latencies = [ms for ok, ms, _ in live if ok]
+        costs = [c for _, _, c in live if c is not None]
+        latency = _mean(latencies)
+        cost = _mean(costs)
         past = self._history.get((provider, model))
-        if past is not None:
-            attempts, successes = past.attempts, past.successes
-            latency, cost = past.p50_latency_ms, past.avg_cost_usd
-        live = self._live.get((provider, model))
-        if live:
-            n = attempts + int(live[0])
-            live_latency = live[2] / live[0]
-            latency = live_latency if latency is None else (latency * attempts + live[2]) / n
-            live_cost = live[3] / live[0]
-            cost = live_cost if cost is None else (cost * attempts + live[3]) / n
-            attempts, successes = n, successes + int(live[1])
+        room = self.recent - len(live)
+        if past is not None and past.attempts > 0 and room > 0:
+            share = min(room, past.attempts) / past.attempts
+            attempts += past.attempts * share
+            successes += past.successes * share
+            latency = _weighted(
+                latency, len(latencies), past.p50_latency_ms, past.successes * share
+            )
+            cost = _weighted(cost, len(costs), past.avg_cost_usd, past.attempts * share)
         return attempts, successes, latency, cost
 
 
-def _weighted(a: float | None, na: int, b: float | None, nb: int) -> float | None:
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _weighted(a: float | None, na: float, b: float | None, nb: float) -> float | None:
     if a is None or b is None:
         return a if b is None else b
-    return (a * na + b * nb) / max(na + nb, 1)
+    return (a * na + b * nb) / max(na + nb, 1e-9)
 
 
 def _combine(a: CandidateStats, b: CandidateStats) -> CandidateStats:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, Template
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -56,9 +56,15 @@ def environment() -> SandboxedEnvironment:
     )
 
 
+@lru_cache(maxsize=1024)
+def _compiled(source: str) -> Template:
+    # A batch renders the same few templates thousands of times; compiling is the dear part.
+    return environment().from_string(source)
+
+
 def render(source: str, context: Mapping[str, Any], *, step: str, what: str = "prompt") -> str:
     try:
-        return environment().from_string(source).render(**context).strip()
+        return _compiled(source).render(**context).strip()
     except JinjaTemplateError as exc:
         raise TemplateError(step, f"{what} template: {exc.message or exc}") from exc
     except Exception as exc:  # a filter or method raised inside the sandbox

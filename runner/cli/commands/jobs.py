@@ -87,7 +87,8 @@ def _attempt_line(a: dict[str, Any]) -> str:
     parts = [f"attempt {a['number']}  {who}  {a['status']}"]
     if a.get("latency_ms") is not None:
         parts.append(f"in {_seconds(a['latency_ms'])}")
-    if a.get("error_class") or a.get("http_status"):
+    # A success's HTTP 200 says nothing; a failure's status says why.
+    if a.get("error_class") or (a.get("http_status") and a.get("status") != "succeeded"):
         why = a.get("error_class") or "error"
         if a.get("http_status"):
             why += f" (HTTP {a['http_status']})"

@@ -1,0 +1,423 @@
+"""Run a pipeline once per row of an inputs file, with one Engine for every row.
+
+One Engine means one account pool (limits hold across rows), one HTTP client, one
+run-log writer and one budget. ``concurrency`` worker coroutines pull rows from a shared
+iterator, so a file of any length never has more than ``concurrency`` rows in flight
+and no idle task per waiting row. Each row is one pipeline run; a ``batch_row`` event ties
+it to the batch (``batch_id``, row number, line, content digest, shard, inputs file).
+
+:func:`prepare_batch` reads and checks everything first (inputs, shard, run-log
+history), so ``--on-bad-row fail`` stops before any provider is called; then
+:class:`BatchRun` runs. :meth:`BatchRun.interrupt` stops dispatching (in-flight rows
+finish); cancelling the task that awaits :meth:`BatchRun.run` cancels in-flight rows too.
+Either way every record written so far is flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from runner.batch.history import BATCH_ROW_EVENT, BatchHistory, load_history
+from runner.batch.reuse import ReuseIndex
+from runner.batch.rows import BadRow, Row, read_rows
+from runner.batch.shard import Shard
+from runner.config.loader import load_pipeline
+from runner.config.project import Workspace
+from runner.engine.api import history_for, open_runlog, resolve_pipeline_path
+from runner.engine.plan import Plan, build_plan
+from runner.engine.run import Engine, RunResult
+from runner.engine.services import EngineOptions
+from runner.errors import UsageError, redact
+from runner.runlog.records import CandidateStats, new_id, utcnow
+from runner.runlog.sink import RunLogSink
+
+BadRowPolicy = Literal["skip", "fail"]
+BatchStatus = Literal["succeeded", "failed", "interrupted"]
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    concurrency: int = 8
+    shard: Shard | None = None
+    #: Continue this batch id; with ``resume_latest`` the newest batch of this file.
+    resume: str | None = None
+    resume_latest: bool = False
+    max_cost_usd: float | None = None
+    fail_fast: bool = False
+    on_bad_row: BadRowPolicy = "skip"
+    seed: int | None = None
+    runlog_dir: Path | None = None
+
+
+@dataclass
+class PreparedBatch:
+    """Everything checked and read before the first call."""
+
+    batch_id: str
+    pipeline: str
+    #: The inputs file as an absolute path (how ``--resume`` finds a batch again).
+    inputs_file: str
+    plan: Plan | None  # None when no row is left to run
+    todo: list[Row]
+    bad: list[BadRow]
+    rows_in_file: int
+    rows_other_shards: int
+    rows_done_earlier: int
+    history: BatchHistory
+    adaptive_history: list[CandidateStats]
+
+
+@dataclass(frozen=True)
+class RowFailure:
+    row: int
+    line: int
+    run_id: str
+    step_id: str | None
+    error_class: str | None
+    error: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "line": self.line,
+            "run_id": self.run_id,
+            "step_id": self.step_id,
+            "error_class": self.error_class,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class BatchSnapshot:
+    """Counters for a progress display."""
+
+    rows: int
+    succeeded: int
+    failed: int
+    running: int
+    jobs_reused: int
+    cost_usd: float | None
+    elapsed_s: float
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def rate(self) -> float:
+        """Rows finished per second so far."""
+        return self.finished / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        rate = self.rate
+        return (self.rows - self.finished) / rate if rate > 0 else None
+
+
+@dataclass
+class BatchResult:
+    batch_id: str
+    pipeline: str
+    inputs_file: str
+    shard: str | None
+    status: BatchStatus
+    started_at: datetime
+    finished_at: datetime
+    rows_in_file: int
+    rows_bad: list[BadRow]
+    rows_other_shards: int
+    rows_done_earlier: int
+    rows_succeeded: int
+    rows_failed: int
+    rows_not_run: int
+    jobs_succeeded: int
+    jobs_failed: int
+    jobs_reused: int
+    cost_usd: float | None
+    resumed_batch: str | None
+    #: Why dispatch stopped early: "fail-fast", "budget" or "interrupted" (None: it did not).
+    stopped: str | None
+    failures: list[RowFailure] = field(default_factory=list)
+
+    @property
+    def elapsed_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Stable JSON shape for ``mediamix batch --json``."""
+        return {
+            "batch_id": self.batch_id,
+            "pipeline": self.pipeline,
+            "inputs_file": self.inputs_file,
+            "shard": self.shard,
+            "status": self.status,
+            "resumed_batch": self.resumed_batch,
+            "stopped": self.stopped,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "elapsed_s": round(self.elapsed_s, 3),
+            "rows_in_file": self.rows_in_file,
+            "rows_bad": len(self.rows_bad),
+            "rows_other_shards": self.rows_other_shards,
+            "rows_done_earlier": self.rows_done_earlier,
+            "rows_succeeded": self.rows_succeeded,
+            "rows_failed": self.rows_failed,
+            "rows_not_run": self.rows_not_run,
+            "jobs_succeeded": self.jobs_succeeded,
+            "jobs_failed": self.jobs_failed,
+            "jobs_reused": self.jobs_reused,
+            "cost_usd": self.cost_usd,
+            "bad_rows": [{"line": b.line, "error": b.message} for b in self.rows_bad],
+            "failures": [f.as_dict() for f in self.failures],
+        }
+
+
+def prepare_batch(
+    ws: Workspace, pipeline: str | Path, inputs_file: str | Path, options: BatchOptions
+) -> PreparedBatch:
+    """Read and check the pipeline, every row and the run log; call nothing."""
+    loaded = load_pipeline(resolve_pipeline_path(pipeline, ws))
+    read = read_rows(inputs_file, loaded.value)
+    if read.bad and options.on_bad_row == "fail":
+        shown = "\n".join(str(b) for b in read.bad)
+        raise UsageError(
+            f"{len(read.bad)} bad row(s) in {inputs_file}; nothing was run "
+            f"(--on-bad-row skip runs the others):\n{shown}"
+        )
+    rows = read.rows
+    in_shard = [r for r in rows if options.shard is None or options.shard.holds(r.digest)]
+    absolute = str(Path(inputs_file).resolve())
+    runlog = open_runlog(ws, options.runlog_dir)
+    history = load_history(
+        runlog,
+        pipeline=loaded.value.name,
+        inputs_file=absolute,
+        resume=options.resume,
+        resume_latest=options.resume_latest,
+    )
+    remaining = history.done_rows.copy()
+    todo: list[Row] = []
+    for row in in_shard:
+        if remaining[row.digest] > 0:  # this row's run succeeded in the batch resumed
+            remaining[row.digest] -= 1
+        else:
+            todo.append(row)
+    plan = build_plan(loaded, ws, todo[0].inputs) if todo else None
+    return PreparedBatch(
+        batch_id=history.resumed_batch or new_id(),
+        pipeline=loaded.value.name,
+        inputs_file=absolute,
+        plan=plan,
+        todo=todo,
+        bad=read.bad,
+        rows_in_file=len(rows) + len(read.bad),
+        rows_other_shards=len(rows) - len(in_shard),
+        rows_done_earlier=len(in_shard) - len(todo),
+        history=history,
+        adaptive_history=history_for(plan, runlog) if plan is not None else [],
+    )
+
+
+RowCallback = Callable[[Row, RunResult], None]
+
+
+class BatchRun:
+    def __init__(
+        self,
+        ws: Workspace,
+        prepared: PreparedBatch,
+        options: BatchOptions,
+        *,
+        on_row: RowCallback | None = None,
+    ) -> None:
+        self.ws = ws
+        self.prepared = prepared
+        self.options = options
+        self.on_row = on_row
+        self.succeeded = 0
+        self.failed = 0
+        self.running = 0
+        self.jobs_succeeded = 0
+        self.jobs_failed = 0
+        self.jobs_reused = 0
+        self._costs: list[float] = []
+        self.failures: list[RowFailure] = []
+        self.stopped: str | None = None
+        self._t0 = time.monotonic()
+
+    def interrupt(self) -> None:
+        """Stop taking new rows; rows in flight finish."""
+        self.stopped = self.stopped or "interrupted"
+
+    def snapshot(self) -> BatchSnapshot:
+        return BatchSnapshot(
+            rows=len(self.prepared.todo),
+            succeeded=self.succeeded,
+            failed=self.failed,
+            running=self.running,
+            jobs_reused=self.jobs_reused,
+            cost_usd=sum(self._costs) if self._costs else None,
+            elapsed_s=time.monotonic() - self._t0,
+        )
+
+    async def run(self) -> BatchResult:
+        started = utcnow()
+        self._t0 = time.monotonic()
+        prepared = self.prepared
+        cancelled = False
+        if prepared.plan is not None:
+            runlog = open_runlog(self.ws, self.options.runlog_dir)
+            with runlog.writer() as sink:
+                self._close_stale(sink)
+                try:
+                    await self._run_rows(prepared.plan, sink)
+                except asyncio.CancelledError:
+                    cancelled = True
+        if cancelled:
+            self.stopped = "interrupted"
+        return self._result(started)
+
+    async def _run_rows(self, plan: Plan, sink: RunLogSink) -> None:
+        o = self.options
+        engine_options = EngineOptions(
+            seed=o.seed,
+            max_cost_usd=o.max_cost_usd,
+            fail_fast=o.fail_fast,
+            shard=str(o.shard) if o.shard else None,
+            flush_each_run=False,
+        )
+        async with Engine(
+            self.ws, sink, options=engine_options, history=self.prepared.adaptive_history
+        ) as engine:
+            sv = engine.services
+            sv.reuse = ReuseIndex(self.prepared.history.succeeded, sv.store).lookup
+            sv.resume_tasks = dict(self.prepared.history.resume_tasks)
+            rows = iter(self.prepared.todo)
+            workers = [
+                asyncio.create_task(self._worker(engine, plan, rows))
+                for _ in range(min(max(1, o.concurrency), len(self.prepared.todo)))
+            ]
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                for worker in workers:
+                    worker.cancel()
+                # Let cancelled runs write their "interrupted" records before the flush.
+                await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _worker(self, engine: Engine, plan: Plan, rows: Iterator[Row]) -> None:
+        for row in rows:  # shared by every worker: each row is taken once
+            if self.stopped is not None:
+                return
+            self.running += 1
+            try:
+                result = await self._run_row(engine, plan, row)
+            finally:
+                self.running -= 1
+            self._count(engine, row, result)
+
+    async def _run_row(self, engine: Engine, plan: Plan, row: Row) -> RunResult:
+        p = self.prepared
+        run_id = new_id()
+        engine.services.event(
+            run_id,
+            BATCH_ROW_EVENT,
+            f"row {row.number} (line {row.line}) of {p.inputs_file}, batch {p.batch_id}",
+            batch_id=p.batch_id,
+            row=row.number,
+            line=row.line,
+            row_digest=row.digest,
+            shard=str(self.options.shard) if self.options.shard else None,
+            inputs_file=p.inputs_file,
+            pipeline=p.pipeline,
+        )
+        return await engine.run(replace(plan, inputs=row.inputs), run_id=run_id)
+
+    def _count(self, engine: Engine, row: Row, result: RunResult) -> None:
+        self.jobs_succeeded += sum(1 for j in result.jobs if j.status == "succeeded")
+        self.jobs_failed += result.failed
+        self.jobs_reused += result.reused
+        if result.cost_usd is not None:
+            self._costs.append(result.cost_usd)
+        if result.status == "succeeded":
+            self.succeeded += 1
+        else:
+            self.failed += 1
+            first = next((j for j in result.jobs if j.status == "failed"), None)
+            self.failures.append(
+                RowFailure(
+                    row=row.number,
+                    line=row.line,
+                    run_id=result.run_id,
+                    step_id=first.step_id if first else None,
+                    error_class=first.error_class if first else None,
+                    error=redact(first.error or "failed") if first else result.status,
+                )
+            )
+            if self.options.fail_fast:
+                self.stopped = self.stopped or "fail-fast"
+        budget_hit = any(j.error_class == "budget" for j in result.jobs)
+        if budget_hit or engine.services.budget.exhausted:
+            self.stopped = self.stopped or "budget"
+        if self.on_row is not None:
+            self.on_row(row, result)
+
+    def _close_stale(self, sink: RunLogSink) -> None:
+        """Runs and jobs of the resumed batch that a killed process left "running"."""
+        history = self.prepared.history
+        reason = (
+            f"interrupted: the batch process ended first (resumed as batch {history.resumed_batch})"
+        )
+        for run in history.stale_runs:
+            sink.write(run)
+        for job in history.stale_jobs:
+            sink.write(
+                replace(
+                    job,
+                    status="failed",
+                    error_class="interrupted",
+                    error=reason,
+                    finished_at=job.finished_at or utcnow(),
+                )
+            )
+
+    def _result(self, started: datetime) -> BatchResult:
+        p = self.prepared
+        finished = self.succeeded + self.failed
+        not_run = len(p.todo) - finished
+        status: BatchStatus
+        if self.stopped == "interrupted":
+            status = "interrupted"
+        elif self.failed or not_run or p.bad:
+            status = "failed"
+        else:
+            status = "succeeded"
+        return BatchResult(
+            batch_id=p.batch_id,
+            pipeline=p.pipeline,
+            inputs_file=p.inputs_file,
+            shard=str(self.options.shard) if self.options.shard else None,
+            status=status,
+            started_at=started,
+            finished_at=utcnow(),
+            rows_in_file=p.rows_in_file,
+            rows_bad=p.bad,
+            rows_other_shards=p.rows_other_shards,
+            rows_done_earlier=p.rows_done_earlier,
+            rows_succeeded=self.succeeded,
+            rows_failed=self.failed,
+            rows_not_run=not_run,
+            jobs_succeeded=self.jobs_succeeded,
+            jobs_failed=self.jobs_failed,
+            jobs_reused=self.jobs_reused,
+            cost_usd=sum(self._costs) if self._costs else None,
+            resumed_batch=p.history.resumed_batch,
+            stopped=self.stopped,
+            failures=sorted(self.failures, key=lambda f: f.row),
+        )

@@ -1,0 +1,87 @@
+"""``mediamix verify``: every media type x workflow, real files checked, CI-readable results."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from runner.cli.boundary import EXIT_FAILED, EXIT_OK
+from runner.cli.output import emit, to_json
+from runner.engine.api import load
+from runner.errors import UsageError
+from runner.verify import junit_xml, markdown_summary, verify
+
+
+@click.command("verify")
+@click.option("--offline", is_flag=True, help="Use only the built-in local generators (no keys).")
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write JUnit XML here (for CI test reports).",
+)
+@click.option(
+    "--summary",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).",
+)
+@click.option("--until-pass", is_flag=True, help="Re-run failing cases until they pass.")
+@click.option(
+    "--deadline",
+    type=click.FloatRange(0, min_open=True),
+    metavar="SECONDS",
+    help="With --until-pass: stop re-running after this many seconds.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_context
+def verify_cmd(
+    ctx: click.Context,
+    offline: bool,
+    junit: Path | None,
+    summary: Path | None,
+    until_pass: bool,
+    deadline: float | None,
+    as_json: bool,
+) -> None:
+    """Generate every media type (image, video, audio, text, document) with each workflow
+    (simple, adaptive) and check each stored file for real.
+
+    \b
+    Examples:
+      mediamix verify --offline
+      mediamix verify --junit verify.xml --summary "$GITHUB_STEP_SUMMARY"
+      mediamix verify --until-pass --deadline 600
+
+    \b
+    Exit status:
+      0    every case passed (100 %)
+      1    some case failed
+      2    usage or configuration error
+      3    internal error (a bug; details in the crash log named on stderr)
+      130  interrupted
+    """
+    if deadline is not None and not until_pass:
+        raise UsageError("--deadline only applies with --until-pass")
+    if until_pass and deadline is None:
+        raise UsageError("--until-pass needs --deadline SECONDS (it must stop some time)")
+    ws = load(ctx.obj.get("project"))
+    result = asyncio.run(verify(ws, offline=offline, until_pass=until_pass, deadline_s=deadline))
+    if junit is not None:
+        emit(junit_xml(result), junit)
+    if summary is not None:
+        # Appending: $GITHUB_STEP_SUMMARY may already hold other steps' summaries.
+        try:
+            with summary.open("a", encoding="utf-8") as fh:
+                fh.write(markdown_summary(result))
+        except OSError as exc:
+            raise click.FileError(str(summary), hint=exc.strerror or str(exc)) from exc
+    if as_json:
+        click.echo(to_json(result.as_dict()))
+    else:
+        for r in result.results:
+            mark = click.style("pass", fg="green") if r.passed else click.style("FAIL", fg="red")
+            click.echo(f"{mark}  {r.case.name:<20} {r.time_s:6.2f}s  {r.message}")
+        ok = len(result.results) - len(result.failures)
+        click.echo(f"{ok}/{len(result.results)} passed in {result.time_s:.1f}s")
+    ctx.exit(EXIT_OK if result.passed else EXIT_FAILED)
