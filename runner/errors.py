@@ -145,8 +145,12 @@ class BudgetExceeded(MediamixError):
 
 
 class JobFailed(MediamixError):
-    def __init__(self, step: str, message: str) -> None:
+    """Every candidate of a job failed. ``kind`` is the last failure's class (what a
+    "failures by error class" report should count), e.g. "permanent" or "unavailable"."""
+
+    def __init__(self, step: str, message: str, *, kind: str = "exhausted") -> None:
         self.step = step
+        self.kind = kind
         super().__init__(f"step {step!r} failed: {message}")
 
 

@@ -147,7 +147,10 @@ def test_every_candidate_failing_fails_the_job_with_reasons(
     assert job.status == "failed"
     assert "scripted/a: permanent" in (job.error or "")
     assert "scripted/b: invalid_artifact" in (job.error or "")
-    assert rows(project, "SELECT status, error_class FROM jobs") == [("failed", "JobFailed")]
+    # The job's class is its last failure's: what "failures by error class" counts.
+    assert rows(project, "SELECT status, error_class FROM jobs") == [
+        ("failed", "invalid_artifact")
+    ]
 
 
 def test_missing_key_skips_candidate_without_failing_the_job(

@@ -36,14 +36,13 @@ def history_for(plan: Plan, runlog: RunLog) -> list[CandidateStats]:
 
 
 def resolve_pipeline_path(path: str | os.PathLike[str], ws: Workspace) -> Path:
-    """A pipeline file, or the name of one in the project's pipelines/ directory."""
-    pipeline_path = Path(path)
-    if pipeline_path.is_file():
-        return pipeline_path
-    candidate = ws.project.root / "pipelines" / f"{path}.yaml"
-    if candidate.is_file():
-        return candidate
-    raise UsageError(f"no pipeline file {str(path)!r}")
+    """A pipeline file (relative to here, or to the project with ``-C``), or the name of
+    one in the project's pipelines/ directory."""
+    root = ws.project.root
+    for candidate in (Path(path), root / path, root / "pipelines" / f"{path}.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise UsageError(f"no pipeline file {str(path)!r} (looked here and in {root / 'pipelines'})")
 
 
 def plan_pipeline(

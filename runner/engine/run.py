@@ -288,6 +288,15 @@ class PipelineRun:
         return assets
 
     def skip(self, sp: StepPlan, reason: str) -> None:
+        self._step_without_job(sp, "skipped", reason, None)
+
+    def fail_step(self, sp: StepPlan, exc: MediamixError) -> None:
+        self._step_without_job(sp, "failed", redact(str(exc)), "template")
+
+    def _step_without_job(
+        self, sp: StepPlan, status: str, reason: str, error_class: str | None
+    ) -> None:
+        """Record a step that ended before any job ran (skipped, or a broken template)."""
         job_id = new_id()
         now = utcnow()
         self.sv.sink.write(
@@ -298,38 +307,18 @@ class PipelineRun:
                 media_type=sp.media_type,
                 started_at=now,
                 finished_at=now,
-                status="skipped",
+                status=status,  # type: ignore[arg-type]
                 preset=sp.preset.name if sp.preset else None,
                 strategy=sp.strategy,
+                error_class=error_class,
                 error=reason,
             )
         )
-        self.results.append(JobResult(job_id, sp.id, "skipped", error=reason))
-        self.sv.progress(Progress("skipped", sp.id, job_id, reason))
-
-    def fail_step(self, sp: StepPlan, exc: MediamixError) -> None:
-        job_id = new_id()
-        now = utcnow()
-        message = redact(str(exc))
-        self.sv.sink.write(
-            JobRecord(
-                job_id=job_id,
-                run_id=self.run_id,
-                step_id=sp.id,
-                media_type=sp.media_type,
-                started_at=now,
-                finished_at=now,
-                status="failed",
-                preset=sp.preset.name if sp.preset else None,
-                strategy=sp.strategy,
-                error_class=type(exc).__name__,
-                error=message,
-            )
-        )
-        self.results.append(
-            JobResult(job_id, sp.id, "failed", error=message, error_class=type(exc).__name__)
-        )
-        self.sv.progress(Progress("job_finished", sp.id, job_id, message, {"status": "failed"}))
+        self.results.append(JobResult(job_id, sp.id, status, error=reason, error_class=error_class))
+        if status == "skipped":
+            self.sv.progress(Progress("skipped", sp.id, job_id, reason))
+        else:
+            self.sv.progress(Progress("job_finished", sp.id, job_id, reason, {"status": status}))
 
     # -- jobs ----------------------------------------------------------------------------
     async def run_job(self, sp: StepPlan, item: Any, index: int | None) -> JobResult:

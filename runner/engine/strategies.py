@@ -87,6 +87,7 @@ class StrategyRunner:
     def __init__(self, services: Services, job: Job) -> None:
         self.sv = services
         self.job = job
+        self.last_kind = "exhausted"
 
     async def run(self) -> list[Produced]:
         plan = self.job.plan
@@ -119,7 +120,8 @@ class StrategyRunner:
         try:
             return await CandidateRunner(self.sv, job, spec, index).run()
         except (ProviderError, ArtifactInvalid) as exc:
-            kind = "candidate_skipped" if error_class(exc) == "unavailable" else "candidate_failed"
+            self.last_kind = error_class(exc)
+            kind = "candidate_skipped" if self.last_kind == "unavailable" else "candidate_failed"
             message = redact(f"{spec.label}: {error_class(exc)}: {exc}")
             if kind == "candidate_skipped":
                 self.job.failures.append(message)
@@ -137,7 +139,7 @@ class StrategyRunner:
 
     def _fail(self) -> JobFailed:
         tried = "; ".join(self.job.failures[-6:]) or "no candidate could run"
-        return JobFailed(self.job.plan.id, f"every candidate failed ({tried})")
+        return JobFailed(self.job.plan.id, f"every candidate failed ({tried})", kind=self.last_kind)
 
     async def fallback(self, order: Sequence[Indexed]) -> Produced:
         for position, (index, spec) in enumerate(order):
