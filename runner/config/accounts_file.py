@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from runner.config.loader import read_document
 from runner.config.yamlsource import dump_yaml
@@ -22,8 +25,28 @@ HEADER = (
 )
 
 
+def looks_like_a_key(name: str) -> bool:
+    """A variable name is words joined by underscores; a key has a long random run.
+
+    The schema already refuses names with ``-`` (most keys); this catches the keys made of
+    letters, digits and underscores only (ElevenLabs' ``sk_<hex>``, Google's ``AIza...``).
+    """
+    return any(
+        len(part) >= 16 and any(c.isdigit() for c in part) and any(c.isalpha() for c in part)
+        for part in name.split("_")
+    )
+
+
 def add_account(path: Path, entry: dict[str, object]) -> None:
+    variable = entry.get("api_key_env")
+    if isinstance(variable, str) and looks_like_a_key(variable):
+        # The value is not repeated: it may well be the key itself.
+        raise UsageError(
+            "--api-key-env looks like a key, not the name of an environment variable "
+            "(value not shown); give the variable's NAME, e.g. ELEVENLABS_API_KEY"
+        )
     existing = path.read_text(encoding="utf-8") if path.is_file() else HEADER
+    current: dict[str, Any] = {}
     if path.is_file():
         current = read_document(path, "accounts").data or {}
         names = {a.get("name") for a in current.get("accounts") or []}
@@ -31,13 +54,22 @@ def add_account(path: Path, entry: dict[str, object]) -> None:
             raise UsageError(f"{path}: an account named {entry['name']!r} already exists")
         if "accounts: []" in existing:
             existing = existing.replace("accounts: []", "accounts:")
-    block = dump_yaml([{k: v for k, v in entry.items() if v not in (None, (), [])}])
+    new = {k: v for k, v in entry.items() if v not in (None, (), [])}
+    block = dump_yaml([new])
     indented = "".join(f"  {line}\n" for line in block.splitlines())
-    text = existing.rstrip("\n") + "\n" + indented
+    appended = existing.rstrip("\n") + "\n" + indented
+    before = list(current.get("accounts") or [])
+    # Appending keeps comments and layout, but only works when the file ends with a block
+    # list under ``accounts:``; otherwise (flow style, other keys last) rewrite it whole.
+    if _accounts_of(appended) != [*before, new]:
+        leading = "".join(
+            line for line in existing.splitlines(keepends=True) if line.startswith("#")
+        )
+        appended = leading + dump_yaml({**current, "accounts": [*before, new]})
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".accounts-", suffix=".yaml")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.write(appended)
         try:
             read_document(Path(tmp), "accounts")
         except ConfigError as exc:
@@ -49,3 +81,12 @@ def add_account(path: Path, entry: dict[str, object]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _accounts_of(text: str) -> list[Any] | None:
+    """The ``accounts`` list ``text`` parses to (None when it is not valid YAML)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return data.get("accounts") if isinstance(data, dict) else None

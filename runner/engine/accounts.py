@@ -2,9 +2,13 @@
 
 Limits (rpm, rpd, tpm, max_concurrency) are enforced *before* sending, so a vendor never
 has to refuse us; a 429 puts only that account into cooldown for the Retry-After the
-vendor sent. Selection prefers healthy accounts with free capacity and the best recent
-success rate. Keys are read from the environment at call time and registered with the
-redactor so they can never be written anywhere.
+vendor sent. ``rpm`` is spread evenly (one request every 60/rpm seconds), not spent in a
+burst at the start of each minute: vendors enforce minute limits over shorter periods
+(OpenAI: "60,000 requests/minute may be enforced as 1,000 requests/second"; Anthropic:
+"60 RPM may be enforced as 1 request per second"), so a burst would earn 429s.
+Selection prefers healthy accounts with free capacity and the best recent success rate.
+Keys are read from the environment at call time and registered with the redactor so they
+can never be written anywhere.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class _Live:
     requests_minute: deque[float] = field(default_factory=deque)
     requests_day: deque[float] = field(default_factory=deque)
     tokens_minute: deque[tuple[float, int]] = field(default_factory=deque)
+    #: Earliest clock() value at which the rpm pacing lets the next request go.
+    next_send: float = 0.0
 
     def prune(self, now: float) -> None:
         for window, span in ((self.requests_minute, _MINUTE), (self.requests_day, _DAY)):
@@ -60,7 +66,7 @@ class _Live:
         """Seconds until this account could take one more request (0: now)."""
         self.prune(now)
         a = self.account
-        waits = [self.health.cooldown_until - now]
+        waits = [self.health.cooldown_until - now, self.next_send - now]
         if a.rpm and len(self.requests_minute) >= a.rpm:
             waits.append(self.requests_minute[0] + _MINUTE - now)
         if a.rpd and len(self.requests_day) >= a.rpd:
@@ -232,6 +238,8 @@ class AccountPool:
 
     def _take(self, live: _Live, now: float, tokens: int) -> Lease:
         live.health.in_flight += 1
+        if live.account.rpm:
+            live.next_send = max(now, live.next_send) + _MINUTE / live.account.rpm
         live.requests_minute.append(now)
         live.requests_day.append(now)
         if tokens:

@@ -102,6 +102,8 @@ class CandidateRunner:
         self.spec = spec
         self.index = index
         self.provider = get_provider(spec.provider)
+        #: The long-running task this candidate's vendor accepted: a retry polls it again.
+        self.task_id: str | None = None
 
     def _rate_limit_ok(self, exc: BaseException) -> bool:
         if not isinstance(exc, RateLimitedError):
@@ -151,9 +153,16 @@ class CandidateRunner:
             before_sleep=self._before_sleep,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._attempt()
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt()
+        except asyncio.CancelledError:
+            raise  # interrupted: the task id stays, for a resumed run to poll
+        except BaseException:
+            # This candidate gave up; the next one must not poll a task it did not start.
+            self.sv.resume_tasks.pop(self.job.key, None)
+            raise
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def _remaining(self, timeout: float) -> float:
@@ -214,6 +223,9 @@ class CandidateRunner:
                 on_task_created=lambda task_id: self._task_created(task_id, attempt_id),
                 poll_interval=sv.options.poll_interval_s,
             )
+            resume_id = self.task_id or sv.resume_tasks.get(job.key)
+            if resume_id is not None:
+                self._task_resumed(resume_id, attempt_id)
             request = GenerationRequest(
                 media_type=plan.media_type,  # type: ignore[arg-type]
                 model=spec.model,
@@ -221,7 +233,7 @@ class CandidateRunner:
                 params=params,
                 inputs=job.inputs,
                 timeout=timeout,
-                resume_task_id=sv.resume_tasks.get(job.key),
+                resume_task_id=resume_id,
             )
             try:
                 # The provider enforces its own timeouts; this is the backstop for a stuck one.
@@ -335,6 +347,8 @@ class CandidateRunner:
 
     def _task_created(self, task_id: str, attempt_id: str) -> None:
         self.job.task_id = task_id
+        # A retry after a poll timeout or a dropped poll polls this task, not a new one.
+        self.task_id = task_id
         self.sv.event(
             self.job.run_id,
             "task_created",
@@ -343,9 +357,26 @@ class CandidateRunner:
             attempt_id=attempt_id,
             task_id=task_id,
             idempotency_key=self.job.key,
+            provider=self.spec.provider,
+            model=self.spec.model,
         )
         # A crash from here on can resume polling this task instead of paying twice.
         self.sv.sink.flush()
+
+    def _task_resumed(self, task_id: str, attempt_id: str) -> None:
+        # The job's row carries the task it polls, so a second crash can resume it too.
+        self.job.task_id = task_id
+        self.sv.event(
+            self.job.run_id,
+            "task_resumed",
+            f"{self.spec.label} resumes polling task {task_id} instead of starting another",
+            job_id=self.job.job_id,
+            attempt_id=attempt_id,
+            task_id=task_id,
+            idempotency_key=self.job.key,
+            provider=self.spec.provider,
+            model=self.spec.model,
+        )
 
 
 def _default_mime(media_type: str) -> str:

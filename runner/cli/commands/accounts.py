@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,14 @@ def _health(runlog_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
         return {}
 
 
-def _status(configured: str, health: dict[str, Any]) -> str:
-    """inactive (by config), else what the last attempt on the account says."""
+def _status(configured: str, health: dict[str, Any], now: datetime) -> str:
+    """inactive (by config); rate_limited while a vendor's Retry-After lasts; else what
+    the last attempt on the account says."""
     if configured == "inactive":
         return "inactive"
+    cooldown_until = health.get("cooldown_until")
+    if cooldown_until is not None and cooldown_until > now:
+        return "rate_limited"
     return "error" if health.get("last_status") == "failed" else "active"
 
 
@@ -48,6 +53,7 @@ def accounts_cmd(ctx: click.Context, as_json: bool) -> None:
         return
     ws = load_workspace(ctx.obj.get("project"))
     health = _health(ws.project.runlog_dir)
+    now = datetime.now(UTC)
     rows = []
     for account in ws.accounts:
         h = health.get((account.provider, account.name), {})
@@ -62,7 +68,7 @@ def accounts_cmd(ctx: click.Context, as_json: bool) -> None:
                 "provider": account.provider,
                 "api_key_env": account.api_key_env,
                 "key": key_state,
-                "status": _status(account.status, h),
+                "status": _status(account.status, h, now),
                 "rpm": account.rpm,
                 "max_concurrency": account.max_concurrency,
                 "successes": int(h.get("successes") or 0),
@@ -80,7 +86,7 @@ def accounts_cmd(ctx: click.Context, as_json: bool) -> None:
         limits = ", ".join(f"{k}={r[k]}" for k in ("rpm", "max_concurrency") if r[k] is not None)
         cost = f" ${r['cost_usd']:.4f}" if r["cost_usd"] else ""
         click.echo(
-            f"  {r['name']:<20} {r['provider']:<18} {r['key']:<13} {r['status']:<9}"
+            f"  {r['name']:<20} {r['provider']:<18} {r['key']:<13} {r['status']:<12}"
             f" ok={r['successes']} failed={r['failures']} 429s={r['rate_limited']}{cost}"
             + (f"  [{limits}]" if limits else "")
         )
