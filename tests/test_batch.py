@@ -238,7 +238,9 @@ def test_resume_polls_the_video_task_the_interrupted_batch_started(
     resumed_options = BatchOptions(concurrency=2, resume_latest=True)
     prepared = prepare_batch(ws, "notes", rows, resumed_options)
     assert prepared.batch_id == first.batch_id
-    assert sorted(prepared.history.resume_tasks.values()) == sorted(fake.state.tasks)
+    saved = prepared.history.resume_tasks.values()
+    assert sorted(t.task_id for t in saved) == sorted(fake.state.tasks)
+    assert {(t.provider, t.model) for t in saved} == {("openai", "sora-2")}
     second = asyncio.run(BatchRun(ws, prepared, resumed_options).run())
 
     assert second.status == "succeeded" and second.rows_succeeded == 2

@@ -7,8 +7,7 @@ goes through the engine with ``Services.resume_tasks`` filled from that run log.
 
 After such a crash the task id is only in the ``task_created`` event: the attempt and job
 rows that also carry it are written when the attempt ends, which a killed process never
-reaches. ``Queries.task_ids_for_run`` reads only those rows, so it finds nothing yet; the
-last test pins that (strict xfail) until the query also reads the events.
+reaches, so ``Queries.task_ids_for_run`` reads the events too.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from runner.engine.api import plan_pipeline
 from runner.engine.run import Engine, RunResult
 from runner.engine.services import EngineOptions
 from runner.errors import RunLogError
+from runner.runlog.records import ResumeTask
 from runner.runlog.store import RunLog
 from runner.validation.mp4 import read_movie
 from tests.engine_support import Project
@@ -92,11 +92,14 @@ def start_and_kill_after_task_created(project: Project) -> dict[str, Any]:
             child.wait(timeout=30)
 
 
-def tasks_in_events(project: Project) -> dict[str, str]:
-    """Idempotency key -> task id, from the run log's task_created events."""
+def tasks_in_events(project: Project) -> dict[str, ResumeTask]:
+    """Idempotency key -> task, from the run log's task_created events."""
     found = rows(project, "SELECT data FROM events WHERE kind = 'task_created'")
     data = [json.loads(r["data"]) for r in found]
-    return {d["idempotency_key"]: d["task_id"] for d in data}
+    return {
+        d["idempotency_key"]: ResumeTask(d["task_id"], provider=d["provider"], model=d["model"])
+        for d in data
+    }
 
 
 def only_run_id(project: Project) -> str:
@@ -104,7 +107,7 @@ def only_run_id(project: Project) -> str:
     return str(run["run_id"])
 
 
-def resume(project: Project, tasks: dict[str, str]) -> RunResult:
+def resume(project: Project, tasks: dict[str, ResumeTask]) -> RunResult:
     """The engine again, told which vendor tasks the earlier run had started."""
     log = RunLog(project.runlog)
     ws = load_workspace(project.root)
@@ -155,11 +158,6 @@ def test_a_killed_video_job_resumes_polling_the_same_task(
     assert job["task_id"] == task_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Queries.task_ids_for_run reads task ids from attempts/jobs rows only; after a "
-    "crash they are only in the task_created event (needs a UNION over events)",
-)
 def test_the_run_log_query_finds_the_task_of_a_killed_run(
     fake: FakeProviderServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -171,7 +169,11 @@ def test_the_run_log_query_finds_the_task_of_a_killed_run(
 
     with RunLog(project.runlog).queries() as q:
         found = q.task_ids_for_run(only_run_id(project))
-    assert found == {created["idempotency_key"]: created["task_id"]}
+    assert found == {
+        created["idempotency_key"]: ResumeTask(
+            created["task_id"], provider="openai", model="sora-2"
+        )
+    }
 
 
 def test_a_retry_after_a_failed_poll_polls_the_same_task(

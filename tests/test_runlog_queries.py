@@ -10,7 +10,7 @@ from runlog_sample import OLD, T0, write_sample
 
 from runner.errors import RunLogError, UsageError
 from runner.runlog.queries import JobFilter
-from runner.runlog.records import CandidateStats
+from runner.runlog.records import CandidateStats, ResumeTask
 from runner.runlog.since import parse_since
 from runner.runlog.store import RunLog
 
@@ -137,7 +137,9 @@ def test_succeeded_job_keys_give_artifacts_for_resume(log: RunLog) -> None:
 
 def test_task_ids_for_run_only_for_jobs_not_yet_succeeded(log: RunLog) -> None:
     with log.queries() as q:
-        assert q.task_ids_for_run("r1") == {"k3": "task-B"}
+        assert q.task_ids_for_run("r1") == {
+            "k3": ResumeTask("task-B", provider="stability", model="sd3")
+        }
         assert q.task_ids_for_run("nope") == {}
 
 

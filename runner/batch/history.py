@@ -21,7 +21,7 @@ import duckdb
 
 from runner.errors import RunLogError, UsageError
 from runner.runlog.codec import as_aware
-from runner.runlog.records import JobRecord, RunRecord
+from runner.runlog.records import JobRecord, ResumeTask, RunRecord
 from runner.runlog.store import RunLog
 
 BATCH_ROW_EVENT = "batch_row"
@@ -54,7 +54,7 @@ class BatchHistory:
     #: Row digest -> how many of the resumed batch's runs of such a row succeeded.
     done_rows: Counter[str] = field(default_factory=Counter)
     #: idempotency key -> vendor task id, for the resumed batch's unfinished jobs.
-    resume_tasks: dict[str, str] = field(default_factory=dict)
+    resume_tasks: dict[str, ResumeTask] = field(default_factory=dict)
     #: The resumed batch's runs and jobs still marked running (their process died).
     stale_runs: list[RunRecord] = field(default_factory=list)
     stale_jobs: list[JobRecord] = field(default_factory=list)
@@ -168,18 +168,22 @@ def _load_resume(con: duckdb.DuckDBPyConnection, batch: str, history: BatchHisto
         elif r["status"] == "running":
             history.stale_runs.append(_run_record(r, status="interrupted"))
     history.resume_tasks = {
-        r["key"]: r["task_id"]
+        r["key"]: ResumeTask(r["task_id"], provider=r["provider"], model=r["model"])
         for r in _rows(
             con,
             f"""
             WITH {batch_runs},
             created AS (
                 SELECT e.data->>'$.idempotency_key' AS key, e.data->>'$.task_id' AS task_id,
+                       e.data->>'$.provider' AS provider, e.data->>'$.model' AS model,
                        e.occurred_at
                 FROM events e JOIN batch_runs b USING (run_id)
                 WHERE e.kind = 'task_created'
             )
-            SELECT key, arg_max(task_id, occurred_at) AS task_id FROM created
+            SELECT key, arg_max(task_id, occurred_at) AS task_id,
+                   arg_max(provider, occurred_at) AS provider,
+                   arg_max(model, occurred_at) AS model
+            FROM created
             WHERE key IS NOT NULL AND task_id IS NOT NULL AND key NOT IN (
                 SELECT idempotency_key FROM jobs
                 WHERE status = 'succeeded' AND idempotency_key IS NOT NULL

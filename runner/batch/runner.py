@@ -31,10 +31,10 @@ from runner.config.loader import load_pipeline
 from runner.config.project import Workspace
 from runner.engine.api import history_for, open_runlog, resolve_pipeline_path
 from runner.engine.plan import Plan, build_plan
-from runner.engine.run import Engine, RunResult
+from runner.engine.run import Engine, History, RunResult
 from runner.engine.services import EngineOptions
 from runner.errors import UsageError, redact
-from runner.runlog.records import CandidateStats, new_id, utcnow
+from runner.runlog.records import new_id, utcnow
 from runner.runlog.sink import RunLogSink
 
 BadRowPolicy = Literal["skip", "fail"]
@@ -70,7 +70,7 @@ class PreparedBatch:
     rows_other_shards: int
     rows_done_earlier: int
     history: BatchHistory
-    adaptive_history: list[CandidateStats]
+    history_learned: History
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def prepare_batch(
         rows_other_shards=len(rows) - len(in_shard),
         rows_done_earlier=len(in_shard) - len(todo),
         history=history,
-        adaptive_history=history_for(plan, runlog) if plan is not None else [],
+        history_learned=history_for(plan, runlog) if plan is not None else History(),
     )
 
 
@@ -293,7 +293,7 @@ class BatchRun:
             flush_each_run=False,
         )
         async with Engine(
-            self.ws, sink, options=engine_options, history=self.prepared.adaptive_history
+            self.ws, sink, options=engine_options, history=self.prepared.history_learned
         ) as engine:
             sv = engine.services
             sv.reuse = ReuseIndex(self.prepared.history.succeeded, sv.store).lookup

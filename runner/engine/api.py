@@ -14,10 +14,9 @@ from runner.config.project import Workspace, load_workspace
 from runner.config.schema_check import did_you_mean
 from runner.config.yamlsource import Positions, YamlDocument
 from runner.engine.plan import Plan, build_plan
-from runner.engine.run import Engine, RunResult
+from runner.engine.run import Engine, History, RunResult
 from runner.engine.services import EngineOptions, ProgressCallback
 from runner.errors import UsageError
-from runner.runlog.records import CandidateStats
 from runner.runlog.store import RunLog
 
 
@@ -25,14 +24,18 @@ def open_runlog(ws: Workspace, override: str | os.PathLike[str] | None = None) -
     return RunLog(Path(override) if override else ws.project.runlog_dir)
 
 
-def history_for(plan: Plan, runlog: RunLog) -> list[CandidateStats]:
-    """What the run log knows, loaded only when an adaptive step needs it."""
+def history_for(plan: Plan, runlog: RunLog) -> History:
+    """What the run log knows, in one read: account health (so a flaky account stays
+    less preferred across restarts) and, when an adaptive step needs it, model stats."""
+    if not runlog.exists() and not runlog.pending_files():
+        return History()
     adaptive = [s for s in plan.steps if s.strategy == "adaptive"]
-    if not adaptive or not runlog.exists():
-        return []
-    window = max((s.preset.adaptive.window_hours if s.preset else 168.0) for s in adaptive)
     with runlog.queries() as q:
-        return q.model_stats(window)
+        accounts = q.account_stats()
+        if not adaptive:
+            return History(accounts=accounts)
+        window = max((s.preset.adaptive.window_hours if s.preset else 168.0) for s in adaptive)
+        return History(models=q.model_stats(window), accounts=accounts)
 
 
 def resolve_pipeline_path(path: str | os.PathLike[str], ws: Workspace) -> Path:

@@ -160,8 +160,10 @@ class CandidateRunner:
         except asyncio.CancelledError:
             raise  # interrupted: the task id stays, for a resumed run to poll
         except BaseException:
-            # This candidate gave up; the next one must not poll a task it did not start.
-            self.sv.resume_tasks.pop(self.job.key, None)
+            # This candidate gave up on its task; nobody should poll it again.
+            saved = self.sv.resume_tasks.get(self.job.key)
+            if saved is not None and saved.belongs_to(self.spec.provider, self.spec.model):
+                del self.sv.resume_tasks[self.job.key]
             raise
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
@@ -223,7 +225,10 @@ class CandidateRunner:
                 on_task_created=lambda task_id: self._task_created(task_id, attempt_id),
                 poll_interval=sv.options.poll_interval_s,
             )
-            resume_id = self.task_id or sv.resume_tasks.get(job.key)
+            saved = sv.resume_tasks.get(job.key)
+            if saved is not None and not saved.belongs_to(spec.provider, spec.model):
+                saved = None  # another vendor's task: this candidate starts its own
+            resume_id = self.task_id or (saved.task_id if saved else None)
             if resume_id is not None:
                 self._task_resumed(resume_id, attempt_id)
             request = GenerationRequest(

@@ -530,6 +530,15 @@ class PipelineRun:
         )
 
 
+@dataclass
+class History:
+    """What earlier runs taught: per-model stats (adaptive) and per-account health."""
+
+    models: list[CandidateStats] = field(default_factory=list)
+    #: Rows of the run log's account_health view.
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+
+
 class Engine:
     """Shared services for one or many pipeline runs (a batch reuses one Engine)."""
 
@@ -539,7 +548,7 @@ class Engine:
         sink: RunLogSink,
         *,
         options: EngineOptions | None = None,
-        history: list[CandidateStats] | None = None,
+        history: History | None = None,
         progress: Any = None,
         store: ArtifactStore | None = None,
     ) -> None:
@@ -558,9 +567,16 @@ class Engine:
             scratch=self._scratch,
             options=self.options,
             budget=Budget(cap),
-            stats=LiveStats(history or []),
+            stats=LiveStats(history.models if history else []),
             rng=random.Random(self.options.seed),
         )
+        for row in history.accounts if history else []:
+            self.services.pool.seed_health(
+                str(row["account"]),
+                successes=int(row["successes"] or 0),
+                failures=int(row["failures"] or 0),
+                cost_usd=float(row["cost_usd"] or 0.0),
+            )
         if progress is not None:
             self.services.progress = progress
 

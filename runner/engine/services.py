@@ -19,7 +19,7 @@ from runner.engine.accounts import AccountPool
 from runner.engine.outputs import ArtifactOutput
 from runner.errors import BudgetExceeded
 from runner.runlog.queries import RECENT_ATTEMPTS
-from runner.runlog.records import CandidateStats, EventRecord, new_id, utcnow
+from runner.runlog.records import CandidateStats, EventRecord, ResumeTask, new_id, utcnow
 from runner.runlog.sink import RunLogSink
 from runner.storage import ArtifactStore
 
@@ -186,7 +186,7 @@ class Services:
     progress: ProgressCallback = _no_progress
     http: httpx.AsyncClient | None = None
     #: idempotency key -> vendor task id of an accepted long-running job (resume).
-    resume_tasks: dict[str, str] = field(default_factory=dict)
+    resume_tasks: dict[str, ResumeTask] = field(default_factory=dict)
     reuse: ReuseLookup | None = None
 
     def event(

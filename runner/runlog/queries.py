@@ -18,7 +18,7 @@ import duckdb
 
 from runner.errors import RunLogError, UsageError
 from runner.runlog.codec import as_aware
-from runner.runlog.records import CandidateStats
+from runner.runlog.records import CandidateStats, ResumeTask
 
 ReportBy = Literal["preset", "provider", "model", "account", "media_type", "day"]
 REPORT_BY: tuple[str, ...] = get_args(ReportBy)
@@ -168,11 +168,13 @@ class Queries:
         )
         return {r["key"]: list(r["uris"] or []) for r in rows}
 
-    def task_ids_for_run(self, run_id: str) -> dict[str, str]:
-        """Idempotency key -> latest vendor task id, for the run's jobs not yet succeeded.
+    def task_ids_for_run(self, run_id: str) -> dict[str, ResumeTask]:
+        """Idempotency key -> latest vendor task, for the run's jobs not yet succeeded.
 
         Lets a resumed run poll a long-running vendor job instead of paying for it twice.
-        Jobs without an idempotency key cannot be matched on resume and are left out.
+        After a crash the task id may only be in the ``task_created`` event (the attempt
+        never finished), so events count too. Jobs without an idempotency key cannot be
+        matched on resume and are left out.
         """
         rows = self._rows(
             """
@@ -185,19 +187,27 @@ class Queries:
                 WHERE status = 'succeeded' AND idempotency_key IN (SELECT key FROM keyed)
             ),
             tasks AS (
-                SELECT k.key, a.task_id, a.started_at AS t
+                SELECT k.key, a.task_id, a.provider, a.model, a.started_at AS t
                 FROM attempts a JOIN keyed k USING (job_id) WHERE a.task_id IS NOT NULL
                 UNION ALL
-                SELECT k.key, j.task_id, coalesce(j.finished_at, j.started_at) AS t
-                FROM jobs j JOIN keyed k USING (job_id) WHERE j.task_id IS NOT NULL
+                SELECT k.key, e.data->>'$.task_id', e.data->>'$.provider',
+                       e.data->>'$.model', e.occurred_at AS t
+                FROM events e JOIN keyed k USING (job_id)
+                WHERE e.kind IN ('task_created', 'task_resumed')
+                  AND e.data->>'$.task_id' IS NOT NULL
             )
-            SELECT key, arg_max(task_id, t) AS task_id FROM tasks
+            SELECT key, arg_max(task_id, t) AS task_id, arg_max(provider, t) AS provider,
+                   arg_max(model, t) AS model
+            FROM tasks
             WHERE key NOT IN (SELECT key FROM done)
             GROUP BY key
             """,
             [run_id],
         )
-        return {r["key"]: r["task_id"] for r in rows}
+        return {
+            r["key"]: ResumeTask(r["task_id"], provider=r["provider"], model=r["model"])
+            for r in rows
+        }
 
     def account_stats(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM account_health ORDER BY provider, account NULLS FIRST")

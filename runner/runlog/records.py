@@ -128,6 +128,24 @@ Record = RunRecord | JobRecord | AttemptRecord | EventRecord | ArtifactRecord
 
 
 @dataclass(frozen=True)
+class ResumeTask:
+    """A long-running vendor task an earlier run started and did not finish.
+
+    Only the candidate that started it (same provider and model) may poll it: another
+    vendor would not know the id.
+    """
+
+    task_id: str
+    provider: str | None = None
+    model: str | None = None
+
+    def belongs_to(self, provider: str, model: str) -> bool:
+        return (self.provider is None or self.provider == provider) and (
+            self.model is None or self.model == model
+        )
+
+
+@dataclass(frozen=True)
 class CandidateStats:
     """What the run log has learned about one provider/model/account over a window."""
 
