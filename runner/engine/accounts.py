@@ -25,7 +25,8 @@ from runner.config.model import Account
 from runner.errors import REDACTOR, UnavailableError
 
 AccountState = Literal["active", "inactive", "error", "rate_limited"]
-Outcome = Literal["success", "failure", "rate_limited", "credentials"]
+#: "unused": the lease was given back before any request went out (e.g. the budget).
+Outcome = Literal["success", "failure", "rate_limited", "credentials", "unused"]
 
 _MINUTE = 60.0
 _DAY = 86_400.0
@@ -264,7 +265,9 @@ class AccountPool:
             # Replace the estimate with what the vendor actually counted.
             at, _ = live.tokens_minute.pop()
             live.tokens_minute.append((at, tokens))
-        if outcome == "success":
+        if outcome == "unused":
+            pass  # nothing was sent: no success, no failure
+        elif outcome == "success":
             h.successes += 1
             if h.status == "rate_limited" and self._clock() >= h.cooldown_until:
                 h.status = "active"

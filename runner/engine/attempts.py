@@ -132,7 +132,8 @@ class CandidateRunner:
     def _before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         seconds = state.next_action.sleep if state.next_action else 0.0
-        message = f"retrying {self.spec.label} in {seconds:.1f}s after {error_class(exc)}: {exc}"
+        when = "now (waits disabled)" if self.sv.options.no_wait else f"in {seconds:.1f}s"
+        message = f"retrying {self.spec.label} {when} after {error_class(exc)}: {exc}"
         self.sv.event(
             self.job.run_id,
             "retry_wait",
@@ -189,6 +190,23 @@ class CandidateRunner:
             tokens=len(job.prompt) // 4,
             deadline=job.deadline,
         )
+        from runner import pricing
+
+        try:
+            # Before the attempt counts: a call the budget refuses was never made.
+            reserved = sv.budget.reserve(
+                pricing.estimate_cost_usd(
+                    spec.provider,
+                    spec.model,
+                    plan.media_type,
+                    job.prompt,
+                    params,
+                    lease.account.prices or None,
+                )
+            )
+        except BudgetExceeded:
+            lease.release("unused")
+            raise
         job.attempts += 1
         attempt_id = new_id()
         started = utcnow()
@@ -205,16 +223,8 @@ class CandidateRunner:
             started_at=started,
             status="failed",
         )
-        reserved = 0.0
         path: Path | None = None
         try:
-            from runner import pricing
-
-            reserved = sv.budget.reserve(
-                pricing.estimate_cost_usd(
-                    spec.provider, spec.model, plan.media_type, job.prompt, params
-                )
-            )
             timeout = self._remaining(plan.attempt_timeout(spec))
             ctx = CallContext(
                 http=await sv.http_client() if self.provider.uses_http else None,
@@ -253,7 +263,8 @@ class CandidateRunner:
                 raise PermanentError(
                     f"{spec.label} failed unexpectedly: {type(exc).__name__}: {exc}"
                 ) from exc
-            record.task_id = result.task_id or job.task_id
+            # Only long-running jobs have a task to resume; a chat completion's id is not one.
+            record.task_id = job.task_id
             record.http_status = result.http_status
             suffix = "." + extension_for(result.mime or _default_mime(plan.media_type))
             path = await spool_result(result, sv.scratch, suffix=suffix)

@@ -371,7 +371,7 @@ class PipelineRun:
             if reused is not None:
                 return self._job_reused(job, started, reused)
         if self.stop_dispatch:
-            return self._job_failed(job, started, t0, BudgetExceeded("budget exhausted earlier"))
+            return self._job_failed(job, started, t0, sv.budget.exhausted_error())
         try:
             produced = await StrategyRunner(sv, job).run()
             artifacts = [

@@ -88,6 +88,13 @@ class Budget:
         self.reserved -= reserved
         self.spent += actual if actual is not None else reserved
 
+    def exhausted_error(self) -> BudgetExceeded:
+        cap = _usd(self.cap) if self.cap is not None else "none"
+        return BudgetExceeded(
+            f"budget exhausted earlier in this run (cap {cap}, spent {_usd(self.spent)}); "
+            "not dispatched"
+        )
+
     @property
     def exhausted(self) -> bool:
         return self.cap is not None and self.spent >= self.cap
