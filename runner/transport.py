@@ -23,6 +23,17 @@ USER_AGENT = "mediamix/0.1"
 KEEPALIVE_EXPIRY_S = 30.0
 
 
+class _NoCookies(httpx.Cookies):
+    """Vendor APIs authenticate by header, never by cookie; keeping none saves httpx's
+    per-response cookie parsing (~7% of a job's client CPU) and never replays one."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+
 def make_client(*, max_connections: int = 256, timeout: float = 120.0) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` on the aiohttp transport.
 
@@ -45,13 +56,15 @@ def make_client(*, max_connections: int = 256, timeout: float = 120.0) -> httpx.
     )
     # The subclass builds aiohttp transports for proxies from HTTPS_PROXY & co. too
     # (plain httpx would mount its own slow transport for proxied hosts).
-    return HttpxAiohttpClient(
+    client = HttpxAiohttpClient(
         transport=AiohttpTransport(limits=limits),
         limits=limits,
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
     )
+    client._cookies = _NoCookies()  # httpx's setter would wrap it in a plain Cookies
+    return client
 
 
 @asynccontextmanager

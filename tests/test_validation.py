@@ -377,3 +377,33 @@ def test_bad_rules_are_a_value_error_before_the_file_is_read(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         validate_file(tmp_path / "does-not-exist.png", "image", rules)
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix"),
+    [("Hello, world.\n", ".txt"), ("# Title\n\nBody with ünïcode — and more.\n", ".md")],
+)
+def test_in_memory_text_validation_matches_the_file_check(
+    tmp_path: Path, content: str, suffix: str
+) -> None:
+    from runner.validation import validate_text
+
+    path = tmp_path / f"a{suffix}"
+    path.write_text(content, encoding="utf-8")
+    rules = {"contains": ["hello"]} if suffix == ".txt" else {"min_chars": 10}
+    assert validate_text(content, rules, markdown=suffix == ".md") == validate_file(
+        path, "text", rules
+    )
+
+
+def test_in_memory_text_validation_rejects_what_the_file_check_rejects() -> None:
+    from runner.validation import validate_text
+
+    with pytest.raises(ArtifactInvalid, match="whitespace"):
+        validate_text("  \n\t")
+    with pytest.raises(ArtifactInvalid, match="does not contain 'cat'"):
+        validate_text("a dog", {"contains": ["cat"]})
+    with pytest.raises(ArtifactInvalid, match="contains 'dog'"):
+        validate_text("a dog", {"not_contains": ["dog"]})
+    with pytest.raises(ArtifactInvalid, match="at most 3"):
+        validate_text("four", {"max_chars": 3})

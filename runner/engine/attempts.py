@@ -42,7 +42,7 @@ from runner.providers.base import CallContext, GenerationRequest, InputAsset, Us
 from runner.providers.registry import get_provider
 from runner.runlog.records import AttemptRecord, new_id, utcnow
 from runner.storage import extension_for, spool_result
-from runner.validation import ArtifactFacts, validate_file
+from runner.validation import ArtifactFacts, validate_file, validate_text
 
 
 @dataclass
@@ -266,10 +266,18 @@ class CandidateRunner:
             # Only long-running jobs have a task to resume; a chat completion's id is not one.
             record.task_id = job.task_id
             record.http_status = result.http_status
-            suffix = "." + extension_for(result.mime or _default_mime(plan.media_type))
-            path = await spool_result(result, sv.scratch, suffix=suffix)
-            facts = await asyncio.to_thread(validate_file, path, plan.media_type, plan.validate)
-            text = path.read_text(encoding="utf-8") if plan.media_type == "text" else None
+            mime = result.mime or _default_mime(plan.media_type)
+            suffix = "." + extension_for(mime)
+            text = result.text if plan.media_type == "text" else None
+            if text is not None:
+                # Text is in memory already: judge it there, then write it once.
+                facts = validate_text(text, plan.validate, markdown=suffix == ".md")
+                path = await spool_result(result, sv.scratch, suffix=suffix)
+            else:
+                path = await spool_result(result, sv.scratch, suffix=suffix)
+                facts = await asyncio.to_thread(validate_file, path, plan.media_type, plan.validate)
+                if plan.media_type == "text":
+                    text = path.read_text(encoding="utf-8")
             cost = pricing.cost_usd(
                 spec.provider, spec.model, result.usage, params, lease.account.prices or None
             )

@@ -80,8 +80,15 @@ async def _copy_stream(stream: AsyncIterator[bytes], fh: BinaryIO, path: Path) -
                 await aclose()
 
 
+#: Writes up to this size go straight from the event loop: a thread hop costs more.
+INLINE_WRITE_BYTES = 256 << 10
+
+
 async def _write(fh: BinaryIO, data: bytes, path: Path) -> None:
     try:
-        await asyncio.to_thread(fh.write, data)
+        if len(data) <= INLINE_WRITE_BYTES:
+            fh.write(data)
+        else:
+            await asyncio.to_thread(fh.write, data)
     except OSError as exc:
         raise StorageError(f"cannot write scratch file {path}: {exc.strerror or exc}") from exc

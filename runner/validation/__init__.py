@@ -6,7 +6,7 @@ dimensions, duration, pages, frames, characters); ``validate_file`` rejects plac
 applies a preset's ``validate:`` rules (names in ``RULE_NAMES``).
 """
 
-from runner.validation.check import validate_file
+from runner.validation.check import validate_file, validate_text
 from runner.validation.facts import ArtifactFacts, inspect_file
 from runner.validation.rules import RULE_NAMES
 from runner.validation.sniff import DOCX_MIME, sniff_file, sniff_mime
@@ -19,4 +19,5 @@ __all__ = [
     "sniff_file",
     "sniff_mime",
     "validate_file",
+    "validate_text",
 ]

@@ -6,6 +6,7 @@ Every failure raises ArtifactInvalid with a reason a person can act on, such as
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 from runner.errors import ArtifactInvalid
 from runner.validation import audio, document, image, text
-from runner.validation.facts import ArtifactFacts, inspect_file
+from runner.validation.facts import UNKNOWN_MIME, ArtifactFacts, inspect_file
 from runner.validation.rules import (
     DEFAULT_MIN_BYTES,
     DEFAULT_MIN_IMAGE_SIDE,
@@ -22,7 +23,7 @@ from runner.validation.rules import (
     mime_matches,
     parse_rules,
 )
-from runner.validation.sniff import DOCX_MIME
+from runner.validation.sniff import DOCX_MIME, sniff_mime
 
 
 def validate_file(
@@ -52,6 +53,31 @@ def validate_file(
     _check_phrases(facts, path, parsed)
     if media_type == "text":
         _check_text(facts, path)
+    return facts
+
+
+def validate_text(
+    content: str, rules: Mapping[str, Any] | None = None, *, markdown: bool = False
+) -> ArtifactFacts:
+    """:func:`validate_file` for text already in memory: the same checks and facts,
+    without writing and re-reading a file (text jobs are the bulk of a large batch)."""
+    parsed = parse_rules(rules or {})
+    data = content.encode("utf-8")
+    mime = sniff_mime(data) or UNKNOWN_MIME
+    if mime == "text/plain" and markdown:
+        mime = "text/markdown"
+    facts = ArtifactFacts(
+        mime=mime, size=len(data), sha256=hashlib.sha256(data).hexdigest(), chars=len(content)
+    )
+    _check_size(facts, "text", parsed)
+    _check_mime(facts, "text", parsed)
+    _check_ranges(facts, parsed)
+    phrases = (*parsed.contains, *parsed.not_contains)
+    if phrases:
+        folded = content.casefold()
+        _judge_phrases({p for p in phrases if p.casefold() in folded}, parsed)
+    if not content.strip():
+        raise ArtifactInvalid("text is only whitespace")
     return facts
 
 
@@ -158,6 +184,10 @@ def _check_phrases(facts: ArtifactFacts, path: Path, rules: Rules) -> None:
         found = set(text.scan_text(path, phrases).found)
     else:
         raise ArtifactInvalid(f"rules contains/not_contains cannot read the text of {facts.mime}")
+    _judge_phrases(found, rules)
+
+
+def _judge_phrases(found: set[str], rules: Rules) -> None:
     missing = [p for p in rules.contains if p not in found]
     if missing:
         raise ArtifactInvalid(f"text does not contain {', '.join(map(repr, missing))}")
