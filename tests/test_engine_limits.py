@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from runner.engine.run import RunResult
+from runner.engine.results import RunResult
 from tests.engine_support import Project
 from tests.fakeprovider import FakeProviderServer
 from tests.test_engine_providers import (

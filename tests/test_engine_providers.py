@@ -20,7 +20,7 @@ from PIL import Image
 
 from runner.config.project import load_workspace
 from runner.engine.api import plan_pipeline, run_plan
-from runner.engine.run import RunResult
+from runner.engine.results import RunResult
 from runner.engine.services import EngineOptions
 from runner.runlog.store import RunLog
 from runner.validation.mp4 import read_movie

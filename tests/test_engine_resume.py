@@ -26,7 +26,8 @@ import pytest
 
 from runner.config.project import load_workspace
 from runner.engine.api import plan_pipeline
-from runner.engine.run import Engine, RunResult
+from runner.engine.results import RunResult
+from runner.engine.run import Engine
 from runner.engine.services import EngineOptions
 from runner.errors import RunLogError
 from runner.runlog.records import ResumeTask

@@ -31,7 +31,8 @@ from runner.config.loader import load_pipeline
 from runner.config.project import Workspace
 from runner.engine.api import history_for, open_runlog, resolve_pipeline_path
 from runner.engine.plan import Plan, build_plan
-from runner.engine.run import Engine, History, RunResult
+from runner.engine.results import RunResult
+from runner.engine.run import Engine, History
 from runner.engine.services import EngineOptions
 from runner.errors import UsageError, redact
 from runner.runlog.records import new_id, utcnow

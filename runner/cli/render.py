@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from runner.engine.plan import Plan
-from runner.engine.run import RunResult
+from runner.engine.results import RunResult
 
 
 def _duration(seconds: float) -> str:

@@ -14,7 +14,8 @@ from runner.config.project import Workspace, load_workspace
 from runner.config.schema_check import did_you_mean
 from runner.config.yamlsource import Positions, YamlDocument
 from runner.engine.plan import Plan, build_plan
-from runner.engine.run import Engine, History, RunResult
+from runner.engine.results import RunResult
+from runner.engine.run import Engine, History
 from runner.engine.services import EngineOptions, ProgressCallback
 from runner.errors import UsageError
 from runner.runlog.store import RunLog

@@ -21,7 +21,7 @@ from runner.batch import (
 from runner.cli.boundary import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from runner.cli.output import to_json
 from runner.engine.api import load
-from runner.engine.run import RunResult
+from runner.engine.results import RunResult
 from runner.errors import UsageError
 
 #: ``--resume`` with no id: the newest batch of this pipeline over this inputs file.
