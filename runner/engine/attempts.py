@@ -373,16 +373,11 @@ class CandidateRunner:
         self.job.task_id = task_id
         # A retry after a poll timeout or a dropped poll polls this task, not a new one.
         self.task_id = task_id
-        self.sv.event(
-            self.job.run_id,
+        self._task_event(
             "task_created",
             f"{self.spec.label} accepted long-running task {task_id}",
-            job_id=self.job.job_id,
-            attempt_id=attempt_id,
-            task_id=task_id,
-            idempotency_key=self.job.key,
-            provider=self.spec.provider,
-            model=self.spec.model,
+            task_id,
+            attempt_id,
         )
         # A crash from here on can resume polling this task instead of paying twice.
         self.sv.sink.flush()
@@ -390,10 +385,19 @@ class CandidateRunner:
     def _task_resumed(self, task_id: str, attempt_id: str) -> None:
         # The job's row carries the task it polls, so a second crash can resume it too.
         self.job.task_id = task_id
-        self.sv.event(
-            self.job.run_id,
+        self._task_event(
             "task_resumed",
             f"{self.spec.label} resumes polling task {task_id} instead of starting another",
+            task_id,
+            attempt_id,
+        )
+
+    def _task_event(self, kind: str, message: str, task_id: str, attempt_id: str) -> None:
+        # provider/model say which candidate may resume it; the key, which job.
+        self.sv.event(
+            self.job.run_id,
+            kind,
+            message,
             job_id=self.job.job_id,
             attempt_id=attempt_id,
             task_id=task_id,
