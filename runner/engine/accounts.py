@@ -205,7 +205,7 @@ class AccountPool:
         while True:
             usable, reasons = self._usable(provider, model, account, needs_key)
             if not usable:
-                raise UnavailableError(f"{provider}/{model} unavailable: {'; '.join(reasons)}")
+                raise UnavailableError("; ".join(reasons))
             now = self._clock()
             ready = [
                 live for live in usable if live.has_slot() and live.wait_needed(now, tokens) == 0
