@@ -137,8 +137,12 @@ def test_sigkill_then_resume_pays_for_no_finished_job_twice(
     assert set(seen_after) == {prompt_of(n) for n in range(200)}
     assert succeeded_prompts(project.root) == set(seen_after)
     # What the killed process left running is closed, with a reason.
+    # (A row killed between its steps is run again; its finished step is then reused and
+    # recorded as skipped with that reason: never "running", never paid twice.)
     statuses = query(project.root, "SELECT DISTINCT status FROM jobs")
-    assert {s["status"] for s in statuses} <= {"succeeded", "failed"}
+    assert {s["status"] for s in statuses} <= {"succeeded", "failed", "skipped"}
+    reused = query(project.root, "SELECT error FROM jobs WHERE status = 'skipped'")
+    assert all(r["error"].startswith("already succeeded earlier") for r in reused)
     leftovers = query(project.root, "SELECT error_class FROM jobs WHERE status = 'failed'")
     assert all(r["error_class"] == "interrupted" for r in leftovers)
 
