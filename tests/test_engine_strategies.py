@@ -84,7 +84,7 @@ def test_fallback_tries_candidates_in_order_and_logs_why(
         ("b", "failed", "transient"),
         ("c", "succeeded", None),
     ]
-    kinds = [r[0] for r in rows(project, 'SELECT kind FROM events ORDER BY occurred_at')]
+    kinds = [r[0] for r in rows(project, "SELECT kind FROM events ORDER BY occurred_at")]
     assert kinds.count("fallback") == 2
     assert kinds.count("retry_wait") == 2  # b's 1st and 2nd failures; the 3rd ends b
     job = rows(project, "SELECT status, attempts, model FROM jobs")
@@ -148,9 +148,7 @@ def test_every_candidate_failing_fails_the_job_with_reasons(
     assert "scripted/a: permanent" in (job.error or "")
     assert "scripted/b: invalid_artifact" in (job.error or "")
     # The job's class is its last failure's: what "failures by error class" counts.
-    assert rows(project, "SELECT status, error_class FROM jobs") == [
-        ("failed", "invalid_artifact")
-    ]
+    assert rows(project, "SELECT status, error_class FROM jobs") == [("failed", "invalid_artifact")]
 
 
 def test_missing_key_skips_candidate_without_failing_the_job(
@@ -398,3 +396,20 @@ steps:
     ]
     assert [j.status for j in result.jobs if j.step_id == "maybe"] == ["skipped"]
     assert rows(project, "SELECT count(*) FROM jobs WHERE step_id = 'each'") == [(3,)]
+
+
+def test_provider_scoped_params_reach_only_their_provider_and_win() -> None:
+    from runner.engine.plan import merged_params
+
+    step = {"local": {"temperature": 0.9, "template": "t"}, "temperature": 0.2, "openai": {"x": 1}}
+    preset = {"temperature": 0.5, "seed": 3}
+    assert merged_params(preset, step, provider="local") == {
+        "temperature": 0.9,
+        "seed": 3,
+        "template": "t",
+    }
+    assert merged_params(preset, step, provider="openai") == {
+        "temperature": 0.2,
+        "seed": 3,
+        "x": 1,
+    }

@@ -22,6 +22,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from runner import pricing
 from runner.config.model import ModelSpec
 from runner.engine.plan import StepPlan, merged_params
 from runner.engine.services import Progress, Services
@@ -190,8 +191,6 @@ class CandidateRunner:
             tokens=len(job.prompt) // 4,
             deadline=job.deadline,
         )
-        from runner import pricing
-
         try:
             # Before the attempt counts: a call the budget refuses was never made.
             reserved = sv.budget.reserve(

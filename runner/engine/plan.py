@@ -259,10 +259,11 @@ def merged_params(*layers: Mapping[str, Any] | None, provider: str) -> dict[str,
     for layer in layers:
         if not layer:
             continue
-        for key, value in layer.items():
-            if key in scoped_names and isinstance(value, Mapping):
-                if key == provider:
-                    out.update(value)
-            else:
-                out[key] = value
+        out.update(
+            (k, v) for k, v in layer.items() if not (k in scoped_names and isinstance(v, Mapping))
+        )
+        # Within a layer, the provider's own params win over the shared ones.
+        scoped = layer.get(provider)
+        if isinstance(scoped, Mapping):
+            out.update(scoped)
     return out
