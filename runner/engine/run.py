@@ -57,7 +57,8 @@ def job_key(pipeline: str, sp: StepPlan, prompt: str, params: Any, inputs: list[
         "preset_params": sp.preset.params if sp.preset else None,
         "candidates": [[c.provider, c.model, c.account, c.params] for c in sp.candidates],
         "validate": sp.validate,
-        "inputs": [a.url or a.path or a.text for a in inputs],
+        # By content, so a resumed or repeated run with the same inputs finds the same key.
+        "inputs": [a.sha256 or a.url or a.path or a.text for a in inputs],
     }
     blob = json.dumps(material, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
@@ -200,6 +201,7 @@ class PipelineRun:
                         url=art.url,
                         text=art.text,
                         step=ref,
+                        sha256=art.sha256,
                     )
                 )
         return assets

@@ -33,6 +33,8 @@ class InputAsset:
     url: str | None = None
     text: str | None = None
     step: str | None = None
+    #: Content digest: identifies the input across runs (its path and URL name the run).
+    sha256: str | None = None
 
     def read_bytes(self) -> bytes:
         if self.path is None:
