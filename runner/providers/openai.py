@@ -34,6 +34,7 @@ from runner.providers.http_common import (
     error_detail_from_json,
     is_content_policy,
     iter_body,
+    parsed_url,
     poll_until_done,
     require_client,
     response_mime,
@@ -191,7 +192,7 @@ class OpenAIProvider:
         client = require_client(ctx, self.vendor)
         return client.build_request(
             method,
-            url,
+            parsed_url(url),
             params=query or None,
             json=json,
             headers={**self.auth_headers(ctx), "Accept": accept},
