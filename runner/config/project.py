@@ -68,10 +68,6 @@ class Workspace:
     #: are not also reported as naming an unknown preset.
     broken_presets: set[str] = field(default_factory=set)
 
-    @property
-    def account_names(self) -> set[str]:
-        return {a.name for a in self.accounts}
-
     def presets_for(self, media_type: str) -> list[Preset]:
         """Presets of a media type, best first (priority, then project over built-in)."""
         matching = [p for p in self.presets.values() if p.media_type == media_type]

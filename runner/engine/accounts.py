@@ -145,9 +145,6 @@ class AccountPool:
             and live.account.serves(model)
         ]
 
-    def health(self) -> list[AccountHealth]:
-        return [live.health for live in self._live.values()]
-
     def seed_health(self, name: str, *, successes: int, failures: int, cost_usd: float) -> None:
         """Start from what the run log remembers, so health survives restarts."""
         live = self._live.get(name)
