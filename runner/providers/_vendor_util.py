@@ -1,6 +1,6 @@
 """What the Anthropic, Gemini, Cohere, ElevenLabs, Stability and Runway adapters share on
-top of :mod:`runner.providers.http_common`: base URL and key checks, error answers a vendor
-classifies from its own body, and image inputs as bytes.
+top of :mod:`runner.providers.http_common`: param checks, error answers a vendor classifies
+from its own body, task polling, and image inputs as bytes.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ from typing import Any, TypeVar
 import httpx
 
 from runner.errors import (
-    REDACTOR,
     ArtifactInvalid,
     PermanentError,
     ProviderError,
     TransientError,
-    UnavailableError,
 )
 from runner.providers.base import CallContext, GenerationRequest
 from runner.providers.http_common import (
@@ -36,32 +34,6 @@ T = TypeVar("T")
 #: answer's JSON body (None when it was not JSON). Returns the error unchanged when the
 #: generic reading is right.
 Reclassify = Callable[[ProviderError, Any], ProviderError]
-
-
-def base_url(ctx: CallContext, default: str, vendor: str) -> str:
-    base = ctx.base_url or default
-    if not base:
-        raise UnavailableError(
-            f"{vendor}: account {ctx.account or '?'} has no base_url", code="no_base_url"
-        )
-    return base.rstrip("/")
-
-
-def api_key(ctx: CallContext, vendor: str) -> str:
-    """The account's key, registered with the redactor before any request carries it."""
-    if not ctx.api_key:
-        raise UnavailableError(
-            f"{vendor}: no API key for account {ctx.account or '?'}", code="no_key"
-        )
-    REDACTOR.add(ctx.api_key)
-    return ctx.api_key
-
-
-def check_media_type(request: GenerationRequest, media_types: frozenset[str], vendor: str) -> None:
-    if request.media_type not in media_types:
-        raise PermanentError(
-            f"{vendor} does not generate {request.media_type}", code="unsupported_media"
-        )
 
 
 def int_param(params: Mapping[str, Any], name: str, default: int, vendor: str) -> int:

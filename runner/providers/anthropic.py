@@ -19,16 +19,20 @@ from typing import Any, ClassVar
 
 from runner.errors import ArtifactInvalid, CredentialsError, PermanentError, ProviderError
 from runner.providers._vendor_util import (
-    api_key,
     as_dict,
-    base_url,
-    check_media_type,
     int_param,
     send_classified,
     with_class,
 )
 from runner.providers.base import CallContext, GenerationRequest, GenerationResult, Usage
-from runner.providers.http_common import Deadline, decode_json, require_client
+from runner.providers.http_common import (
+    Deadline,
+    api_key,
+    base_url,
+    check_media_type,
+    decode_json,
+    require_client,
+)
 
 VENDOR = "Anthropic"
 API_VERSION = "2023-06-01"

@@ -124,5 +124,4 @@ class Provider(Protocol):
     uses_http: ClassVar[bool]
     default_base_url: ClassVar[str | None]
 
-    async def generate(self, request: GenerationRequest, ctx: CallContext) -> GenerationResult:
-        ...
+    async def generate(self, request: GenerationRequest, ctx: CallContext) -> GenerationResult: ...

@@ -17,15 +17,19 @@ from runner.errors import (
     TransientError,
 )
 from runner.providers._vendor_util import (
-    api_key,
     as_dict,
-    base_url,
-    check_media_type,
     send_classified,
     with_class,
 )
 from runner.providers.base import CallContext, GenerationRequest, GenerationResult, Usage
-from runner.providers.http_common import Deadline, decode_json, require_client
+from runner.providers.http_common import (
+    Deadline,
+    api_key,
+    base_url,
+    check_media_type,
+    decode_json,
+    require_client,
+)
 
 VENDOR = "Cohere"
 PASSTHROUGH_PARAMS = (

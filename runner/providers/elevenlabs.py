@@ -15,9 +15,6 @@ from urllib.parse import quote
 
 from runner.errors import ArtifactInvalid, ProviderError, RateLimitedError, TransientError
 from runner.providers._vendor_util import (
-    api_key,
-    base_url,
-    check_media_type,
     reject_empty_stream,
     send_classified,
     with_class,
@@ -25,6 +22,9 @@ from runner.providers._vendor_util import (
 from runner.providers.base import CallContext, GenerationRequest, GenerationResult, Usage
 from runner.providers.http_common import (
     Deadline,
+    api_key,
+    base_url,
+    check_media_type,
     error_detail_from_json,
     iter_body,
     require_client,

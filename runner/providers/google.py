@@ -35,9 +35,6 @@ from runner.errors import (
     TransientError,
 )
 from runner.providers._vendor_util import (
-    api_key,
-    base_url,
-    check_media_type,
     first_image_input,
     int_param,
     poll_task,
@@ -48,6 +45,9 @@ from runner.providers._vendor_util import (
 from runner.providers.base import CallContext, GenerationRequest, GenerationResult, Usage
 from runner.providers.http_common import (
     Deadline,
+    api_key,
+    base_url,
+    check_media_type,
     decode_base64,
     decode_json,
     iter_body,

@@ -34,7 +34,7 @@ from runner.errors import (
     TransientError,
     UnavailableError,
 )
-from runner.providers.base import CallContext
+from runner.providers.base import CallContext, GenerationRequest
 
 T = TypeVar("T")
 
@@ -267,6 +267,32 @@ def parsed_url(url: str) -> httpx.URL:
     """Parse each endpoint URL once: httpx's URL parsing is a visible share of a request's
     client CPU, and a batch calls the same few endpoints thousands of times."""
     return httpx.URL(url)
+
+
+def base_url(ctx: CallContext, default: str, vendor: str) -> str:
+    base = ctx.base_url or default
+    if not base:
+        raise UnavailableError(
+            f"{vendor}: account {ctx.account or '?'} has no base_url", code="no_base_url"
+        )
+    return base.rstrip("/")
+
+
+def api_key(ctx: CallContext, vendor: str) -> str:
+    """The account's key, registered with the redactor before any request carries it."""
+    if not ctx.api_key:
+        raise UnavailableError(
+            f"{vendor}: no API key for account {ctx.account or '?'}", code="no_key"
+        )
+    REDACTOR.add(ctx.api_key)
+    return ctx.api_key
+
+
+def check_media_type(request: GenerationRequest, media_types: frozenset[str], vendor: str) -> None:
+    if request.media_type not in media_types:
+        raise PermanentError(
+            f"{vendor} does not generate {request.media_type}", code="unsupported_media"
+        )
 
 
 def require_client(ctx: CallContext, vendor: str) -> httpx.AsyncClient:

@@ -13,12 +13,10 @@ from typing import Any, ClassVar
 import httpx
 
 from runner.errors import (
-    REDACTOR,
     ArtifactInvalid,
     PermanentError,
     ProviderError,
     TransientError,
-    UnavailableError,
 )
 from runner.providers.base import (
     CallContext,
@@ -29,6 +27,9 @@ from runner.providers.base import (
 )
 from runner.providers.http_common import (
     Deadline,
+    api_key,
+    base_url,
+    check_media_type,
     decode_base64,
     decode_json,
     error_detail_from_json,
@@ -130,12 +131,7 @@ class OpenAIProvider:
     # -- what subclasses change -----------------------------------------------------------
 
     def base_url(self, ctx: CallContext) -> str:
-        base = ctx.base_url or self.default_base_url
-        if not base:
-            raise UnavailableError(
-                f"{self.vendor}: account {ctx.account or '?'} has no base_url", code="no_base_url"
-            )
-        return base.rstrip("/")
+        return base_url(ctx, self.default_base_url or "", self.vendor)
 
     def endpoint(self, ctx: CallContext, model: str, operation: str) -> tuple[str, dict[str, str]]:
         """URL and query parameters of ``operation`` (``chat/completions``, ``videos/ID``)."""
@@ -154,10 +150,7 @@ class OpenAIProvider:
     # -- the Provider interface -----------------------------------------------------------
 
     async def generate(self, request: GenerationRequest, ctx: CallContext) -> GenerationResult:
-        if request.media_type not in self.media_types:
-            raise PermanentError(
-                f"{self.vendor} does not generate {request.media_type}", code="unsupported_media"
-            )
+        check_media_type(request, self.media_types, self.vendor)
         deadline = Deadline(request.timeout)
         if request.media_type == "text":
             return await self.chat(request, ctx, deadline)
@@ -170,12 +163,7 @@ class OpenAIProvider:
     # -- plumbing -------------------------------------------------------------------------
 
     def _key(self, ctx: CallContext) -> str:
-        if not ctx.api_key:
-            raise UnavailableError(
-                f"{self.vendor}: no API key for account {ctx.account or '?'}", code="no_key"
-            )
-        REDACTOR.add(ctx.api_key)
-        return ctx.api_key
+        return api_key(ctx, self.vendor)
 
     def _request(
         self,

@@ -22,9 +22,6 @@ import httpx
 
 from runner.errors import ArtifactInvalid, PermanentError, ProviderError, TransientError
 from runner.providers._vendor_util import (
-    api_key,
-    base_url,
-    check_media_type,
     data_uri,
     first_image_input,
     int_param,
@@ -34,6 +31,9 @@ from runner.providers._vendor_util import (
 from runner.providers.base import CallContext, GenerationRequest, GenerationResult, Usage
 from runner.providers.http_common import (
     Deadline,
+    api_key,
+    base_url,
+    check_media_type,
     decode_json,
     iter_body,
     require_client,

@@ -24,9 +24,6 @@ import httpx
 
 from runner.errors import ArtifactInvalid, PermanentError, ProviderError, TransientError
 from runner.providers._vendor_util import (
-    api_key,
-    base_url,
-    check_media_type,
     first_image_input,
     poll_task,
     reject_empty_stream,
@@ -36,6 +33,9 @@ from runner.providers._vendor_util import (
 from runner.providers.base import CallContext, GenerationRequest, GenerationResult, Usage
 from runner.providers.http_common import (
     Deadline,
+    api_key,
+    base_url,
+    check_media_type,
     decode_json,
     iter_body,
     require_client,
