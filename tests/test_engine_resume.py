@@ -7,7 +7,7 @@ goes through the engine with ``Services.resume_tasks`` filled from that run log.
 
 After such a crash the task id is only in the ``task_created`` event: the attempt and job
 rows that also carry it are written when the attempt ends, which a killed process never
-reaches, so ``Queries.task_ids_for_run`` reads the events too.
+reaches, so ``Queries.task_ids_for_runs`` reads the events too.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def test_the_run_log_query_finds_the_task_of_a_killed_run(
     created = start_and_kill_after_task_created(project)
 
     with RunLog(project.runlog).queries() as q:
-        found = q.task_ids_for_run(only_run_id(project))
+        found = q.task_ids_for_runs([only_run_id(project)])
     assert found == {
         created["idempotency_key"]: ResumeTask(
             created["task_id"], provider="openai", model="sora-2"

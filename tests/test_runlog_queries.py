@@ -137,10 +137,10 @@ def test_succeeded_job_keys_give_artifacts_for_resume(log: RunLog) -> None:
 
 def test_task_ids_for_run_only_for_jobs_not_yet_succeeded(log: RunLog) -> None:
     with log.queries() as q:
-        assert q.task_ids_for_run("r1") == {
+        assert q.task_ids_for_runs(["r1"]) == {
             "k3": ResumeTask("task-B", provider="stability", model="sd3")
         }
-        assert q.task_ids_for_run("nope") == {}
+        assert q.task_ids_for_runs(["nope"]) == {}
 
 
 def test_account_stats_from_attempts(log: RunLog) -> None:

@@ -21,6 +21,7 @@ import duckdb
 
 from runner.errors import RunLogError, UsageError
 from runner.runlog.codec import as_aware
+from runner.runlog.queries import Queries
 from runner.runlog.records import JobRecord, ResumeTask, RunRecord
 from runner.runlog.store import RunLog
 
@@ -167,32 +168,7 @@ def _load_resume(con: duckdb.DuckDBPyConnection, batch: str, history: BatchHisto
             history.done_rows[r["digest"]] += 1
         elif r["status"] == "running":
             history.stale_runs.append(_run_record(r, status="interrupted"))
-    history.resume_tasks = {
-        r["key"]: ResumeTask(r["task_id"], provider=r["provider"], model=r["model"])
-        for r in _rows(
-            con,
-            f"""
-            WITH {batch_runs},
-            created AS (
-                SELECT e.data->>'$.idempotency_key' AS key, e.data->>'$.task_id' AS task_id,
-                       e.data->>'$.provider' AS provider, e.data->>'$.model' AS model,
-                       e.occurred_at
-                FROM events e JOIN batch_runs b USING (run_id)
-                WHERE e.kind = 'task_created'
-            )
-            SELECT key, arg_max(task_id, occurred_at) AS task_id,
-                   arg_max(provider, occurred_at) AS provider,
-                   arg_max(model, occurred_at) AS model
-            FROM created
-            WHERE key IS NOT NULL AND task_id IS NOT NULL AND key NOT IN (
-                SELECT idempotency_key FROM jobs
-                WHERE status = 'succeeded' AND idempotency_key IS NOT NULL
-            )
-            GROUP BY key
-            """,
-            [BATCH_ROW_EVENT, batch],
-        )
-    }
+    history.resume_tasks = Queries(con).task_ids_for_runs(r["run_id"] for r in runs)
     stale = {r.run_id for r in history.stale_runs}
     if stale:
         jobs = _rows(

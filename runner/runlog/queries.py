@@ -168,8 +168,8 @@ class Queries:
         )
         return {r["key"]: list(r["uris"] or []) for r in rows}
 
-    def task_ids_for_run(self, run_id: str) -> dict[str, ResumeTask]:
-        """Idempotency key -> latest vendor task, for the run's jobs not yet succeeded.
+    def task_ids_for_runs(self, run_ids: Iterable[str]) -> dict[str, ResumeTask]:
+        """Idempotency key -> latest vendor task, for the runs' jobs not yet succeeded.
 
         Lets a resumed run poll a long-running vendor job instead of paying for it twice.
         After a crash the task id may only be in the ``task_created`` event (the attempt
@@ -180,7 +180,7 @@ class Queries:
             """
             WITH keyed AS (
                 SELECT job_id, idempotency_key AS key FROM jobs
-                WHERE run_id = ? AND idempotency_key IS NOT NULL
+                WHERE run_id IN (SELECT unnest(?::VARCHAR[])) AND idempotency_key IS NOT NULL
             ),
             done AS (
                 SELECT DISTINCT idempotency_key AS key FROM jobs
@@ -202,7 +202,7 @@ class Queries:
             WHERE key NOT IN (SELECT key FROM done)
             GROUP BY key
             """,
-            [run_id],
+            [sorted(set(run_ids))],
         )
         return {
             r["key"]: ResumeTask(r["task_id"], provider=r["provider"], model=r["model"])
