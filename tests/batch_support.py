@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from runner.runlog.store import RunLog
-from tests.engine_support import Project, make_project
+from tests.engine_support import Project, log_rows, make_project
 from tests.fakeprovider import FakeProviderServer
 
 KEY_ENV = "MEDIAMIX_TEST_BATCH_OPENAI_KEY"
@@ -86,7 +85,4 @@ def chat_prompts(fake: FakeProviderServer) -> Counter[str]:
 
 
 def query(root: Path, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    with RunLog(root / ".mediamix" / "runlog").connect_readonly() as con:
-        cursor = con.execute(sql, params or [])
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return log_rows(root / ".mediamix" / "runlog", sql, params)

@@ -167,6 +167,16 @@ accounts:
 """
 
 
+def log_rows(runlog: Path, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Rows of a query over the run log in ``runlog``, as dicts (what a user sees in SQL)."""
+    from runner.runlog.store import RunLog
+
+    with RunLog(runlog).connect_readonly() as con:
+        cursor = con.execute(sql, params or [])
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def make_project(root: Path, *, accounts: str = ACCOUNTS_YAML) -> Project:
     project = Project(root)
     project.write("mediamix.yaml", PROJECT_YAML)

@@ -22,9 +22,8 @@ from runner.config.project import load_workspace
 from runner.engine.api import plan_pipeline, run_plan
 from runner.engine.results import RunResult
 from runner.engine.services import EngineOptions
-from runner.runlog.store import RunLog
 from runner.validation.mp4 import read_movie
-from tests.engine_support import Project, make_project
+from tests.engine_support import Project, log_rows, make_project
 from tests.fakeprovider import FakeProviderServer
 from tests.provider_cases import is_mp3
 
@@ -77,10 +76,7 @@ def run_project(
 
 
 def rows(project: Project, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    with RunLog(project.runlog).connect_readonly() as con:
-        cursor = con.execute(sql, params or [])
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return log_rows(project.runlog, sql, params)
 
 
 def attempts_of(project: Project) -> list[dict[str, Any]]:
