@@ -28,7 +28,14 @@ from runner.engine.attempts import Job, Produced, error_class
 from runner.engine.outputs import ArtifactOutput, StepOutput
 from runner.engine.plan import Plan, StepPlan
 from runner.engine.results import JobResult, RunResult
-from runner.engine.services import Budget, EngineOptions, LiveStats, Progress, Services
+from runner.engine.services import (
+    Budget,
+    EngineOptions,
+    LiveStats,
+    Progress,
+    ProgressCallback,
+    Services,
+)
 from runner.engine.strategies import StrategyRunner
 from runner.engine.templating import Names, evaluate, render, render_params
 from runner.errors import BudgetExceeded, JobFailed, MediamixError, TemplateError, redact
@@ -468,7 +475,7 @@ class Engine:
         *,
         options: EngineOptions | None = None,
         history: History | None = None,
-        progress: Any = None,
+        progress: ProgressCallback | None = None,
         store: ArtifactStore | None = None,
     ) -> None:
         self.options = options or EngineOptions()

@@ -18,8 +18,14 @@ from runner.config.project import Workspace
 from runner.engine.accounts import AccountPool
 from runner.engine.outputs import ArtifactOutput
 from runner.errors import BudgetExceeded
-from runner.runlog.queries import RECENT_ATTEMPTS
-from runner.runlog.records import CandidateStats, EventRecord, ResumeTask, new_id, utcnow
+from runner.runlog.records import (
+    RECENT_ATTEMPTS,
+    CandidateStats,
+    EventRecord,
+    ResumeTask,
+    new_id,
+    utcnow,
+)
 from runner.runlog.sink import RunLogSink
 from runner.storage import ArtifactStore
 

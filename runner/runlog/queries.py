@@ -18,7 +18,7 @@ import duckdb
 
 from runner.errors import RunLogError, UsageError
 from runner.runlog.codec import as_aware
-from runner.runlog.records import CandidateStats, ResumeTask
+from runner.runlog.records import RECENT_ATTEMPTS, CandidateStats, ResumeTask
 
 ReportBy = Literal["preset", "provider", "model", "account", "media_type", "day"]
 REPORT_BY: tuple[str, ...] = get_args(ReportBy)
@@ -32,10 +32,6 @@ _JOB_DIMENSIONS = {
 _ATTEMPT_DIMENSIONS = {"provider": "provider", "model": "model", "account": "account"}
 
 _JSON_COLUMNS = frozenset({"data", "inputs"})
-
-#: Adaptive ranking judges each provider/model on its latest attempts only: enough to
-#: smooth over a stray error, few enough that a recovered model climbs back quickly.
-RECENT_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,11 @@ class ResumeTask:
         )
 
 
+#: Adaptive ranking judges each provider/model on its latest attempts only: enough to
+#: smooth over a stray error, few enough that a recovered model climbs back quickly.
+RECENT_ATTEMPTS = 10
+
+
 @dataclass(frozen=True)
 class CandidateStats:
     """What the run log has learned about one provider/model/account over a window."""
