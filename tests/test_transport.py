@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 
 import aiohttp
 import httpx
 import pytest
-from httpx_aiohttp import AiohttpTransport
 
-from runner.transport import make_client, shared_client
+from runner.transport import AiohttpTransport, make_client, shared_client
 from tests.fakeprovider import FakeProviderServer
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
@@ -29,7 +29,7 @@ def test_connector_limit_is_max_connections(fake: FakeProviderServer) -> None:
                 fake.base_url("openai") + "/chat/completions", json=CHAT, headers=AUTH
             )
             assert answer.status_code == 200
-            session = _transport(http).client
+            session = _transport(http).session
             assert isinstance(session, aiohttp.ClientSession)
             assert session.connector is not None
             return session.connector
@@ -74,3 +74,136 @@ def test_redirects_are_not_followed() -> None:
 def test_max_connections_must_be_positive() -> None:
     with pytest.raises(ValueError):
         make_client(max_connections=0)
+
+
+# -- a raw loopback server: exact bytes in, exact bytes out ----------------------------------
+
+
+class RawServer:
+    """Answers every request with ``reply`` (raw HTTP bytes) and keeps what it received."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self.received: list[bytes] = []
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aenter__(self) -> RawServer:
+        self._server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        body = await reader.readexactly(length) if length else b""
+        self.received.append(head + body)
+        writer.write(self.reply)
+        await writer.drain()
+        writer.close()
+
+
+def _reply(body: bytes, *headers: str, status: str = "200 OK") -> bytes:
+    lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *headers, "", ""]
+    return "\r\n".join(lines).encode() + body
+
+
+def test_fast_build_request_matches_httpx() -> None:
+    """The client's fast path builds the very request httpx's own build_request would."""
+    ours = make_client(timeout=7.0)
+    theirs = httpx.AsyncClient(timeout=7.0, headers={"User-Agent": ours.headers["user-agent"]})
+    cases: list[dict[str, object]] = [
+        {"json": CHAT, "headers": {"Authorization": "Bearer k", "accept": "application/json"}},
+        {"content": b"\x00raw", "headers": {"Content-Type": "application/octet-stream"}},
+        {"headers": {"X-Api-Key": "k"}, "timeout": 3.0},
+        {},
+    ]
+    for case in cases:
+        mine = ours.build_request("POST", "https://api.example.com/v1/x?y=1", **case)  # type: ignore[arg-type]
+        reference = theirs.build_request("POST", "https://api.example.com/v1/x?y=1", **case)  # type: ignore[arg-type]
+        assert mine.url == reference.url
+        assert sorted(mine.headers.multi_items()) == sorted(reference.headers.multi_items())
+        assert mine.content == reference.content
+        assert mine.extensions["timeout"] == reference.extensions["timeout"]
+
+
+def test_multipart_upload_goes_out_with_its_length() -> None:
+    async def scenario() -> bytes:
+        async with RawServer(_reply(b"{}")) as server, shared_client() as http:
+            answer = await http.post(
+                server.url + "/upload", files={"image": ("a.png", b"\x89PNG" * 100, "image/png")}
+            )
+            assert answer.status_code == 200
+            return server.received[0]
+
+    sent = asyncio.run(scenario())
+    head, _, body = sent.partition(b"\r\n\r\n")
+    assert b"content-length: %d" % len(body) in head.lower()
+    assert b"transfer-encoding" not in head.lower()
+    assert b"\x89PNG" * 100 in body
+
+
+def test_gzip_body_is_decoded() -> None:
+    packed = gzip.compress(b'{"ok": true}')
+
+    async def scenario() -> httpx.Response:
+        reply = _reply(packed, "Content-Encoding: gzip")
+        async with RawServer(reply) as server, shared_client() as http:
+            return await http.get(server.url + "/x")
+
+    assert asyncio.run(scenario()).json() == {"ok": True}
+
+
+def test_hang_up_and_cut_off_body_become_httpx_protocol_errors() -> None:
+    async def fetch(reply: bytes, *, stream: bool) -> None:
+        async with RawServer(reply) as server, shared_client() as http:
+            request = http.build_request("GET", server.url + "/x")
+            response = await http.send(request, stream=stream)
+            await response.aread()
+
+    for reply in (b"", _reply(b"0123456789")[:-5]):
+        for stream in (False, True):
+            with pytest.raises(httpx.RemoteProtocolError):
+                asyncio.run(fetch(reply, stream=stream))
+
+
+def test_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(no_proxy: str) -> tuple[int, list[bytes]]:
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+        async with RawServer(_reply(b"via proxy")) as proxy:
+            monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("http://", "http://user:pw@"))
+            async with RawServer(_reply(b"direct")) as origin, shared_client() as http:
+                answer = await http.get(origin.url + "/v1/models")
+                assert answer.text == ("direct" if no_proxy else "via proxy")
+                return len(origin.received), proxy.received
+
+    direct_hits, proxied = asyncio.run(scenario(no_proxy=""))
+    assert direct_hits == 0
+    assert proxied[0].startswith(b"GET http://127.0.0.1:")  # absolute form, as to any proxy
+    assert b"\r\nProxy-Authorization: Basic dXNlcjpwdw==\r\n" in proxied[0]  # user:pw
+    direct_hits, proxied = asyncio.run(scenario(no_proxy="127.0.0.1"))
+    assert direct_hits == 1 and proxied == []
+
+
+def test_auth_flows_and_redirects_are_refused_not_ignored() -> None:
+    async def scenario() -> None:
+        async with shared_client() as http:
+            request = http.build_request("GET", "http://127.0.0.1:9/x")
+            with pytest.raises(NotImplementedError):
+                await http.send(request, auth=("user", "pass"))
+            with pytest.raises(NotImplementedError):
+                await http.send(request, follow_redirects=True)
+
+    asyncio.run(scenario())

@@ -246,9 +246,6 @@ def transport_error(
         what = "timed out waiting for the server"
     elif isinstance(exc, httpx.PoolTimeout):
         what = "timed out waiting for a free connection"
-    elif isinstance(exc, httpx.ConnectTimeout) and "disconnect" in str(exc).lower():
-        # The aiohttp transport reports a server hang-up as ConnectTimeout.
-        what = "the server closed the connection without answering"
     elif isinstance(exc, httpx.ConnectTimeout):
         what = "timed out connecting"
     elif isinstance(exc, httpx.ConnectError):
