@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import resource
+import shutil
 import signal
 import socket
 import threading
@@ -283,6 +284,55 @@ def test_local_put_failing_mid_copy_of_a_new_key_leaves_nothing(tmp_path: Path) 
     assert files_under(tmp_path / "outputs") == []
 
 
+def test_local_put_bytes_writes_the_final_file_and_nothing_else(tmp_path: Path) -> None:
+    store = local_store(tmp_path, public_url_base="https://cdn.example.com/out")
+    big = b"b" * (1 << 20)  # past the inline limit: written from a worker thread
+
+    async def scenario() -> list[Path | None]:
+        small = await store.put_bytes("é\n".encode(), "r 1/a.md", content_type="text/markdown")
+        large = await store.put_bytes(big, "r 1/deep/b.txt", content_type="text/plain")
+        again = await store.put_bytes(b"second", "r 1/a.md", content_type="text/markdown")
+        assert small.public_url == "https://cdn.example.com/out/r%201/a.md"
+        return [small.local_path, large.local_path, again.local_path]
+
+    paths = asyncio.run(scenario())
+    out = tmp_path / "outputs"
+    assert paths == [out / "r 1/a.md", out / "r 1/deep/b.txt", out / "r 1/a.md"]
+    assert (out / "r 1/a.md").read_bytes() == b"second"
+    assert (out / "r 1/deep/b.txt").read_bytes() == big
+    assert files_under(out) == ["r 1/a.md", "r 1/deep/b.txt"]
+
+
+def test_local_put_bytes_makes_a_folder_removed_mid_run_again(tmp_path: Path) -> None:
+    store = local_store(tmp_path)
+
+    async def scenario() -> None:
+        await store.put_bytes(b"one", "r/a.txt", content_type="text/plain")
+        shutil.rmtree(tmp_path / "outputs")  # a user cleaning up while a batch runs
+        await store.put_bytes(b"two", "r/b.txt", content_type="text/plain")
+
+    asyncio.run(scenario())
+    assert files_under(tmp_path / "outputs") == ["r/b.txt"]
+
+
+def test_local_put_bytes_failing_mid_write_leaves_the_old_file_and_no_temporary(
+    tmp_path: Path,
+) -> None:
+    store = local_store(tmp_path)
+    asyncio.run(store.put_bytes(b"old version", "r/a.txt", content_type="text/plain"))
+    with file_size_limit(1 << 10), pytest.raises(StorageError, match=r"cannot write artifact"):
+        asyncio.run(store.put_bytes(b"n" * (64 << 10), "r/a.txt", content_type="text/plain"))
+    assert (tmp_path / "outputs" / "r" / "a.txt").read_bytes() == b"old version"
+    assert files_under(tmp_path / "outputs") == ["r/a.txt"]
+
+
+def test_local_put_bytes_into_a_file_where_a_folder_should_be(tmp_path: Path) -> None:
+    store = local_store(tmp_path)
+    (tmp_path / "outputs").write_text("not a folder")
+    with pytest.raises(StorageError, match=r"cannot create folder .*outputs"):
+        asyncio.run(store.put_bytes(b"x", "r/a.txt", content_type="text/plain"))
+
+
 @pytest.mark.parametrize(
     "form", ["relative-file-url", "relative-path", "absolute-file-url", "absolute-path"]
 )
@@ -413,6 +463,20 @@ def test_s3_put_stores_bytes_and_content_type(
     body = s3_server.client().get_object(Bucket=s3_server.bucket, Key="renders/v1/run 7/cover.png")
     assert body["Body"].read() == data
     assert source.exists()
+
+
+def test_s3_put_bytes_stores_bytes_and_content_type(s3_server: S3Server, s3_env: None) -> None:
+    store = s3_store(s3_server, prefix="texts")
+    stored = asyncio.run(
+        store.put_bytes("# Title ü\n".encode(), "run 1/a.md", content_type="text/markdown")
+    )
+    assert stored.uri == f"s3://{s3_server.bucket}/texts/run 1/a.md"
+    assert stored.local_path is None
+    client = s3_server.client()
+    head = client.head_object(Bucket=s3_server.bucket, Key="texts/run 1/a.md")
+    assert head["ContentType"] == "text/markdown"
+    body = client.get_object(Bucket=s3_server.bucket, Key="texts/run 1/a.md")["Body"].read()
+    assert body == "# Title ü\n".encode()
 
 
 def test_s3_large_object_goes_up_whole_with_its_content_type(

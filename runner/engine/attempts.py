@@ -66,17 +66,25 @@ class Job:
 
 @dataclass
 class Produced:
-    """A validated artifact in scratch space, not yet stored."""
+    """A validated artifact, not yet stored: text in memory, anything else in a scratch
+    file (``path``)."""
 
     spec: ModelSpec
     account: str | None
-    path: Path
+    path: Path | None
     facts: ArtifactFacts
     text: str | None
     usage: Usage
     cost_usd: float | None
     latency_ms: float
     attempt_id: str
+    #: The artifact's file extension, without the dot.
+    extension: str
+
+    def discard(self) -> None:
+        """Drop the scratch file of an artifact that will not be stored."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 def error_class(exc: BaseException | None) -> str:
@@ -269,9 +277,8 @@ class CandidateRunner:
             suffix = "." + extension_for(mime)
             text = result.text if plan.media_type == "text" else None
             if text is not None:
-                # Text is in memory already: judge it there, then write it once.
+                # Text is in memory already: judged there, and written once, when stored.
                 facts = validate_text(text, plan.validate, markdown=suffix == ".md")
-                path = await spool_result(result, sv.scratch, suffix=suffix)
             else:
                 path = await spool_result(result, sv.scratch, suffix=suffix)
                 facts = await asyncio.to_thread(validate_file, path, plan.media_type, plan.validate)
@@ -326,6 +333,7 @@ class CandidateRunner:
             cost_usd=cost,
             latency_ms=latency_ms,
             attempt_id=attempt_id,
+            extension=suffix[1:],
         )
 
     def _record_failure(self, record: AttemptRecord, exc: BaseException, latency_ms: float) -> None:

@@ -409,16 +409,21 @@ class PipelineRun:
             step_id=job.plan.id,
             item_suffix=item_suffix,
             item_index=job.item_index if job.item_index is not None else "",
-            ext=produced.path.suffix.lstrip(".") or "bin",
+            ext=produced.extension or "bin",
             pipeline=self.plan.pipeline.name,
             job_id=job.job_id,
             provider=produced.spec.provider,
             model=produced.spec.model,
             date=self.started_at.strftime("%Y-%m-%d"),
         )
-        stored = await sv.store.put(
-            produced.path, key, content_type=facts.mime, move=sv.store.is_local
-        )
+        if produced.path is None:
+            assert produced.text is not None, "an artifact without a file is text"
+            data = produced.text.encode("utf-8")
+            stored = await sv.store.put_bytes(data, key, content_type=facts.mime)
+        else:
+            stored = await sv.store.put(
+                produced.path, key, content_type=facts.mime, move=sv.store.is_local
+            )
         local = stored.local_path or produced.path
         sv.sink.write(
             ArtifactRecord(
@@ -442,7 +447,7 @@ class PipelineRun:
             media_type=job.plan.media_type,
             mime=facts.mime,
             uri=stored.uri,
-            path=str(local),
+            path=str(local) if local is not None else None,
             public_url=stored.public_url,
             size=facts.size,
             sha256=facts.sha256,

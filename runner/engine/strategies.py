@@ -183,7 +183,7 @@ class StrategyRunner:
         best = choose_best(produced, spec.rule)
         for other in produced:
             if other is not best:
-                other.path.unlink(missing_ok=True)
+                other.discard()
         self.sv.event(
             self.job.run_id,
             "ensemble_choice",
@@ -203,7 +203,7 @@ class StrategyRunner:
             if produced is None:
                 continue
             if previous is not None:
-                previous.path.unlink(missing_ok=True)
+                previous.discard()
                 self.sv.event(
                     self.job.run_id,
                     "refined",
@@ -220,7 +220,7 @@ class StrategyRunner:
         asset = InputAsset(
             media_type=base.plan.media_type,  # type: ignore[arg-type]
             mime=previous.facts.mime,
-            path=str(previous.path),
+            path=str(previous.path) if previous.path is not None else None,
             text=previous.text,
             step=base.plan.id,
         )

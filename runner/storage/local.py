@@ -10,7 +10,9 @@ whose moves and copies promise no such atomicity.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import itertools
 import os
 import secrets
 import shutil
@@ -22,12 +24,18 @@ from runner.errors import StorageError
 #: Copy buffer: large reads keep the copy fast without holding big files in memory.
 _COPY_CHUNK = 1 << 20
 
+#: Byte writes up to this size run on the event loop: a thread hop costs more.
+INLINE_WRITE_BYTES = 256 << 10
+
 
 class LocalBackend:
     """Stores keys as files under ``root`` (an absolute directory)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(os.path.abspath(root))
+        #: Folders this backend has made or seen: a big batch writes thousands of files
+        #: into a few folders, and each mkdir is a system call.
+        self._folders: set[str] = set()
 
     @property
     def root_uri(self) -> str:
@@ -51,6 +59,23 @@ class LocalBackend:
         await asyncio.to_thread(_install, local_path, destination, move)
         return destination
 
+    async def put_bytes(self, data: bytes, key: str) -> Path:
+        """Write ``data`` as the artifact ``key``; small writes run on the event loop,
+        where a thread hop would cost more than the write (text jobs in a big batch)."""
+        destination = os.path.join(self.root, key)
+        if len(data) <= INLINE_WRITE_BYTES:
+            self._write_new(destination, data)
+        else:
+            await asyncio.to_thread(self._write_new, destination, data)
+        return Path(destination)
+
+    def _write_new(self, destination: str, data: bytes) -> None:
+        folder = os.path.dirname(destination)
+        if folder not in self._folders:
+            _make_folder(folder)
+            self._folders.add(folder)
+        _write_atomically(destination, data)
+
     async def exists(self, uri: str) -> bool:
         return await asyncio.to_thread(self.path_for(uri).is_file)
 
@@ -69,6 +94,59 @@ class LocalBackend:
             await asyncio.to_thread(path.unlink, missing_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot delete artifact {uri}: {_reason(exc)}") from exc
+
+
+def _make_folder(folder: str) -> None:
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create folder {folder}: {_reason(exc)}") from exc
+
+
+def _write_atomically(destination: str, data: bytes) -> None:
+    """Write ``data`` to a fresh temporary name beside ``destination``, then rename it
+    over ``destination``: readers see no file or the whole file, never part of one."""
+    folder, base = os.path.split(destination)
+    remade = False
+    while True:
+        name = f"{folder}/.{base}.{os.getpid()}-{next(_temporary_numbers)}.part"
+        try:
+            # O_EXCL: never write through a file (or symlink) someone else put there;
+            # 0o666 so the umask decides the final permissions.
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileExistsError:  # left by a crashed process that had our pid: next number
+            continue
+        except FileNotFoundError as exc:
+            if remade:
+                raise StorageError(f"cannot write artifact {destination}: {_reason(exc)}") from exc
+            _make_folder(folder)  # removed while we ran: make it again, once
+            remade = True
+            continue
+        except OSError as exc:
+            raise StorageError(f"cannot write artifact {destination}: {_reason(exc)}") from exc
+        break
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(name, destination)
+    except OSError as exc:
+        _unlink_quietly(name)
+        raise StorageError(f"cannot write artifact {destination}: {_reason(exc)}") from exc
+    except BaseException:
+        _unlink_quietly(name)
+        raise
+
+
+def _unlink_quietly(name: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+
+
+_temporary_numbers = itertools.count()
 
 
 def _install(source: Path, destination: Path, move: bool) -> None:

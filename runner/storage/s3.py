@@ -128,6 +128,15 @@ class S3Backend:
             target=target,
         )
 
+    async def put_bytes(self, data: bytes, key: str, *, content_type: str) -> None:
+        await self._call(
+            lambda: self._fs._pipe_file(
+                self._path_for_key(key), data, ContentType=content_type, chunksize=PART_BYTES
+            ),
+            action="upload",
+            target=self.uri_for(key),
+        )
+
     async def exists(self, uri: str) -> bool:
         bucket, key = self._split(uri)
 

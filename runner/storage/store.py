@@ -72,6 +72,21 @@ class ArtifactStore:
             local_path=final_path,
         )
 
+    async def put_bytes(self, data: bytes, key: str, *, content_type: str) -> StoredObject:
+        """Store ``data`` under ``key`` (for artifacts already in memory, such as text)."""
+        check_key(key)
+        final_path: Path | None = None
+        if isinstance(self._backend, LocalBackend):
+            final_path = await self._backend.put_bytes(data, key)
+        else:
+            await self._backend.put_bytes(data, key, content_type=content_type)
+        return StoredObject(
+            uri=self._backend.uri_for(key),
+            key=key,
+            public_url=self.public_url(key),
+            local_path=final_path,
+        )
+
     def public_url(self, key: str) -> str | None:
         if self._public_base is None:
             return None
