@@ -18,7 +18,7 @@ import pytest
 from runner.errors import REDACTOR, RunLogError
 from runner.runlog.lock import locked
 from runner.runlog.migrations import SCHEMA_VERSION
-from runner.runlog.records import AttemptRecord, EventRecord, JobRecord, RunRecord
+from runner.runlog.records import AttemptRecord, EventRecord, JobRecord, RunRecord, new_id
 from runner.runlog.store import RunLog
 from runner.runlog.writer import RunLogWriter
 
@@ -30,7 +30,7 @@ WRITER_SCRIPT = textwrap.dedent(
     """
     import sys
     from datetime import UTC, datetime
-    from runner.runlog.records import AttemptRecord, EventRecord, JobRecord, RunRecord
+    from runner.runlog.records import AttemptRecord, EventRecord, JobRecord, RunRecord, new_id
     from runner.runlog.writer import RunLogWriter
 
     directory, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -348,3 +348,22 @@ def test_import_rejects_something_that_is_not_an_export(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(RunLogError, match="not a run-log export"):
         RunLog(tmp_path / "log").import_([tmp_path / "notes.txt"])
+
+
+def test_ids_are_unique_across_forked_processes() -> None:
+    """Shards forked from one parent must not repeat each other's ids (runs merge later)."""
+    new_id()  # the parent's generator is in use before the fork
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.write(write, "".join(new_id() for _ in range(100)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as fh:
+        text = fh.read()
+    theirs = {text[i : i + 32] for i in range(0, len(text), 32)}
+    ours = {new_id() for _ in range(100)}
+    assert len(theirs) == 100 and len(ours) == 100
+    assert not theirs & ours
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ours)

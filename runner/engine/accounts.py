@@ -134,16 +134,22 @@ class AccountPool:
             a.name: _Live(a, AccountHealth(a.name, a.provider, a.status)) for a in accounts
         }
         self._waiters: set[asyncio.Future[None]] = set()
+        self._serving: dict[tuple[str, str, str | None], list[Account]] = {}
 
     # -- queries -----------------------------------------------------------------------
     def accounts_for(self, provider: str, model: str, name: str | None = None) -> list[Account]:
-        return [
-            live.account
-            for live in self._live.values()
-            if live.account.provider == provider
-            and (name is None or live.account.name == name)
-            and live.account.serves(model)
-        ]
+        # The accounts are fixed for the pool's life; each request asks again.
+        key = (provider, model, name)
+        found = self._serving.get(key)
+        if found is None:
+            found = self._serving[key] = [
+                live.account
+                for live in self._live.values()
+                if live.account.provider == provider
+                and (name is None or live.account.name == name)
+                and live.account.serves(model)
+            ]
+        return list(found)
 
     def seed_health(self, name: str, *, successes: int, failures: int, cost_usd: float) -> None:
         """Start from what the run log remembers, so health survives restarts."""
@@ -166,7 +172,8 @@ class AccountPool:
     ) -> tuple[list[_Live], list[str]]:
         usable: list[_Live] = []
         reasons: list[str] = []
-        for account in self.accounts_for(provider, model, name):
+        serving = self.accounts_for(provider, model, name)
+        for account in serving:
             live = self._live[account.name]
             if live.health.status in ("inactive", "error"):
                 why = live.health.last_error or live.health.status
@@ -179,7 +186,7 @@ class AccountPool:
                     reasons.append(f"account {account.name} names no api_key_env")
                 continue
             usable.append(live)
-        if not self.accounts_for(provider, model, name):
+        if not serving:
             target = f"account {name!r}" if name else f"no account serves {provider}/{model}"
             reasons.append(target if not name else f"{target} does not serve {provider}/{model}")
         return usable, reasons

@@ -155,18 +155,13 @@ class CandidateRunner:
         self.sv.progress(Progress("waiting", self.job.plan.id, self.job.job_id, message))
 
     async def run(self) -> Produced:
-        retrying = AsyncRetrying(
-            stop=self._stop,
-            wait=self._wait,
-            retry=retry_if_exception(lambda e: _retryable(e) and self._rate_limit_ok(e)),
-            sleep=_no_sleep if self.sv.options.no_wait else asyncio.sleep,
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._attempt()
+            try:
+                # Most first attempts succeed: only a failure pays for a retry loop.
+                return await self._attempt()
+            except Exception as exc:
+                first = exc
+            return await self._retry_after(first)
         except asyncio.CancelledError:
             raise  # interrupted: the task id stays, for a resumed run to poll
         except BaseException:
@@ -175,6 +170,26 @@ class CandidateRunner:
             if saved is not None and saved.belongs_to(self.spec.provider, self.spec.model):
                 del self.sv.resume_tasks[self.job.key]
             raise
+
+    async def _retry_after(self, first: Exception) -> Produced:
+        """Attempts after a failed first one, under the preset's tenacity policy. The
+        first failure is replayed as tenacity's attempt 1, so stop, wait, retry and the
+        retry_wait event judge it exactly as they judge every later one."""
+        retrying = AsyncRetrying(
+            stop=self._stop,
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: _retryable(e) and self._rate_limit_ok(e)),
+            sleep=_no_sleep if self.sv.options.no_wait else asyncio.sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        replay: Exception | None = first
+        async for attempt in retrying:
+            with attempt:
+                if replay is not None:
+                    failure, replay = replay, None
+                    raise failure
+                return await self._attempt()
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def _remaining(self, timeout: float) -> float:
@@ -259,9 +274,8 @@ class CandidateRunner:
             )
             try:
                 # The provider enforces its own timeouts; this is the backstop for a stuck one.
-                result = await asyncio.wait_for(
-                    self.provider.generate(request, ctx), timeout=timeout + 30.0
-                )
+                async with asyncio.timeout(timeout + 30.0):
+                    result = await self.provider.generate(request, ctx)
             except TimeoutError as exc:
                 raise TransientError(f"{spec.label} did not answer within {timeout:.0f}s") from exc
             except (MediamixError, asyncio.CancelledError):

@@ -1,13 +1,14 @@
 """Rows the engine hands to the run log. Plain data; the run log knows no vendor.
 
 Times are timezone-aware UTC datetimes. Costs are USD and ``None`` when unknown
-(never 0 for "unknown"). Ids are strings (uuid4 hex) made by the engine, so rows from
+(never 0 for "unknown"). Ids are strings (128 random bits in hex) made by the engine, so rows from
 several processes and machines merge without clashes.
 """
 
 from __future__ import annotations
 
-import uuid
+import os
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -18,7 +19,14 @@ RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A random 128-bit id as 32 hex digits (the form uuid4().hex has), several times
+    cheaper than uuid4, which asks the OS for randomness on every call: a batch makes
+    three ids per job. Seeded from the OS, and again in every forked child."""
+    return f"{_ids.getrandbits(128):032x}"
+
+
+_ids = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
 
 
 def utcnow() -> datetime:

@@ -8,6 +8,7 @@ reach into the objects it is given.
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Any
 
@@ -70,6 +71,9 @@ def render_key(template: str, **fields: Any) -> str:
     return check_key(key)
 
 
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+
+
 def check_key(key: str) -> str:
     """Return ``key`` unchanged if it is a safe relative path, else raise StorageError."""
     problem = _key_problem(key)
@@ -85,7 +89,7 @@ def _key_problem(key: str) -> str | None:
         return "is absolute; keys are relative to the storage root"
     if "\\" in key:
         return "contains a backslash; use '/' between folders"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+    if _CONTROL_CHARACTER.search(key):
         return "contains a control character"
     for part in key.split("/"):
         if part == "..":
