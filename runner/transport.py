@@ -149,8 +149,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             limit=self.max_connections,
             limit_per_host=0,
             keepalive_timeout=self.keepalive_expiry,
-            # httpx's context: certifi's roots, SSL_CERT_FILE / SSL_CERT_DIR honoured.
-            ssl=self._ssl or httpx.create_ssl_context(),
+            ssl=self._ssl or default_ssl_context(),
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -265,6 +264,14 @@ class _EnvironmentProxies:
 class _Proxy:
     url: yarl.URL
     headers: dict[str, str]
+
+
+@lru_cache(maxsize=1)
+def default_ssl_context() -> ssl.SSLContext:
+    """httpx's verifying context (certifi's roots; SSL_CERT_FILE / SSL_CERT_DIR honoured),
+    built once per process: loading the roots takes tens of milliseconds, and a batch or
+    ``mediamix serve`` opens many clients."""
+    return httpx.create_ssl_context()
 
 
 @lru_cache(maxsize=1024)
