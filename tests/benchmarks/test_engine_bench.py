@@ -25,6 +25,7 @@ import json
 import os
 import pstats
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -45,6 +46,9 @@ pytestmark = pytest.mark.benchmark
 
 CPU_TARGET_MS = 0.75
 WALL_TARGET_S = 2.0
+#: Runs per measurement. The machine is shared: noise only ever adds time, so the best
+#: run is the fairest reading of the code's own cost; the median is printed beside it.
+RUNS = 5
 
 
 @dataclass(frozen=True)
@@ -163,11 +167,15 @@ def test_client_cpu_per_job_at_concurrency_64(tmp_path: Path, fast_dir: Path) ->
     with fake_server_process(0.0) as url:
         runs = [
             measure(bench_project(fast_dir / f"r{n}", url), jobs=2000, concurrency=64)
-            for n in range(3)
+            for n in range(RUNS)
         ]
         on_disk = [measure(bench_project(tmp_path / "disk", url), jobs=2000, concurrency=64)]
-    best = min(r.cpu_ms_per_job for r in runs)
-    print(f"\nengine CPU/job @64: best {best:.3f} ms (target {CPU_TARGET_MS})")
+    cpu = [r.cpu_ms_per_job for r in runs]
+    best = min(cpu)
+    print(
+        f"\nengine CPU/job @64: best {best:.3f} ms, median {statistics.median(cpu):.3f} ms "
+        f"of {RUNS} (target {CPU_TARGET_MS})"
+    )
     report("asserted", fast_dir, runs)
     report("on the temp disk", tmp_path, on_disk)
     assert best <= CPU_TARGET_MS
@@ -177,11 +185,15 @@ def test_wall_time_2000_jobs_100ms_latency_concurrency_200(tmp_path: Path, fast_
     with fake_server_process(0.1) as url:
         runs = [
             measure(bench_project(fast_dir / f"r{n}", url), jobs=2000, concurrency=200)
-            for n in range(3)
+            for n in range(RUNS)
         ]
         on_disk = [measure(bench_project(tmp_path / "disk", url), jobs=2000, concurrency=200)]
-    best = min(r.wall_s for r in runs)
-    print(f"\nengine wall 2000 x 100 ms @200: best {best:.2f} s (target {WALL_TARGET_S})")
+    wall = [r.wall_s for r in runs]
+    best = min(wall)
+    print(
+        f"\nengine wall 2000 x 100 ms @200: best {best:.2f} s, median "
+        f"{statistics.median(wall):.2f} s of {RUNS} (target {WALL_TARGET_S})"
+    )
     report("asserted", fast_dir, runs)
     report("on the temp disk", tmp_path, on_disk)
     assert best <= WALL_TARGET_S
