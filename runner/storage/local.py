@@ -27,6 +27,9 @@ _COPY_CHUNK = 1 << 20
 #: Byte writes up to this size run on the event loop: a thread hop costs more.
 INLINE_WRITE_BYTES = 256 << 10
 
+#: How many folders a backend remembers having made before it starts over.
+_FOLDERS_REMEMBERED = 4096
+
 
 class LocalBackend:
     """Stores keys as files under ``root`` (an absolute directory)."""
@@ -77,6 +80,8 @@ class LocalBackend:
         folder = os.path.dirname(destination)
         if folder not in self._folders:
             _make_folder(folder)
+            if len(self._folders) >= _FOLDERS_REMEMBERED:
+                self._folders.clear()  # a batch of a million rows makes a folder per row
             self._folders.add(folder)
         _write_atomically(destination, data)
 
