@@ -286,16 +286,16 @@ def _yarl_url(url: str) -> yarl.URL:
     return yarl.URL(url, encoded=True)
 
 
-@lru_cache(maxsize=256)
-def _timeout_for(connect: float | None, read: float | None, pool: float | None) -> Any:
-    # aiohttp's ``connect`` covers waiting for a pooled connection plus connecting.
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read, connect=pool)
-
-
 def _client_timeout(timeout: dict[str, float | None] | None) -> aiohttp.ClientTimeout:
-    if not timeout:
-        return _timeout_for(None, None, None)
-    return _timeout_for(timeout.get("connect"), timeout.get("read"), timeout.get("pool"))
+    """httpx's timeouts in aiohttp's terms; aiohttp's ``connect`` covers waiting for a
+    pooled connection plus connecting."""
+    timeout = timeout or {}
+    return aiohttp.ClientTimeout(
+        total=None,
+        sock_connect=timeout.get("connect"),
+        sock_read=timeout.get("read"),
+        connect=timeout.get("pool"),
+    )
 
 
 def _httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:

@@ -179,6 +179,9 @@ def test_happy_path_through_the_engine(
     path = Path(artifact.path or "")
     assert path.is_file() and path.is_relative_to(project.root / "outputs")
     assert_opens(path, case.media_type)
+    stored_files = {Path(a.path or "") for j in result.jobs for a in j.artifacts}
+    on_disk = {p for p in (project.root / "outputs").rglob("*") if p.is_file()}
+    assert on_disk == stored_files  # no temporary (.part) or stray file left behind
 
     (attempt,) = [a for a in attempts_of(project) if a["provider"] == case.provider]
     assert attempt["status"] == "succeeded"

@@ -1,8 +1,8 @@
 """Rows the engine hands to the run log. Plain data; the run log knows no vendor.
 
 Times are timezone-aware UTC datetimes. Costs are USD and ``None`` when unknown
-(never 0 for "unknown"). Ids are strings (128 random bits in hex) made by the engine, so rows from
-several processes and machines merge without clashes.
+(never 0 for "unknown"). Ids are strings (128 random bits in hex) made by the engine, so
+rows from several processes and machines merge without clashes.
 """
 
 from __future__ import annotations

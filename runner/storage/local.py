@@ -43,7 +43,7 @@ class LocalBackend:
 
     @property
     def root_uri(self) -> str:
-        return self.root.as_uri()
+        return self._root_uri
 
     def uri_for(self, key: str) -> str:
         # What (self.root / key).as_uri() gives for a checked key, without pathlib's cost
