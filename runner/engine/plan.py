@@ -254,7 +254,7 @@ def merged_params(*layers: Mapping[str, Any] | None, provider: str) -> dict[str,
     ``{temperature: 0.2, local: {template: ...}, openai: {seed: 1}}`` gives the local
     provider ``{temperature: 0.2, template: ...}`` and OpenAI ``{temperature: 0.2, seed: 1}``.
     """
-    scoped_names = set(provider_names())
+    scoped_names = provider_names()
     out: dict[str, Any] = {}
     for layer in layers:
         if not layer:

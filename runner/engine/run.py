@@ -83,6 +83,8 @@ class PipelineRun:
         concurrency = services.options.concurrency or services.ws.project.concurrency
         self.slots = asyncio.Semaphore(max(1, concurrency))
         self.started_at = utcnow()
+        #: The run's UTC date, as output templates' {date} spell it.
+        self.started_on = self.started_at.strftime("%Y-%m-%d")
         self.stop_dispatch = False
 
     def context(self, item: Any = None, index: int | None = None) -> dict[str, Any]:
@@ -414,7 +416,7 @@ class PipelineRun:
             job_id=job.job_id,
             provider=produced.spec.provider,
             model=produced.spec.model,
-            date=self.started_at.strftime("%Y-%m-%d"),
+            date=self.started_on,
         )
         if produced.path is None:
             assert produced.text is not None, "an artifact without a file is text"

@@ -37,10 +37,12 @@ _REGISTERED: dict[str, Provider] = {}
 def register_provider(provider: Provider) -> None:
     """Make ``provider`` available under ``provider.name`` in this process."""
     _REGISTERED[provider.name] = provider
+    provider_names.cache_clear()
 
 
 def unregister_provider(name: str) -> None:
     _REGISTERED.pop(name, None)
+    provider_names.cache_clear()
 
 
 @cache
@@ -51,8 +53,11 @@ def _plugins() -> dict[str, str]:
     return found
 
 
-def provider_names() -> list[str]:
-    return sorted({*BUILTIN, *_plugins(), *_REGISTERED})
+@cache
+def provider_names() -> tuple[str, ...]:
+    """Every provider name, sorted. Asked for on every attempt (provider-scoped params),
+    so kept until a provider is registered or unregistered."""
+    return tuple(sorted({*BUILTIN, *_plugins(), *_REGISTERED}))
 
 
 def get_provider(name: str) -> Provider:

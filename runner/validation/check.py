@@ -157,6 +157,8 @@ _RANGES = (
 
 
 def _check_ranges(facts: ArtifactFacts, rules: Rules) -> None:
+    if not rules.numbers:
+        return
     for suffix, fact, described, unit in _RANGES:
         least, most = rules.get(f"min_{suffix}"), rules.get(f"max_{suffix}")
         if least is None and most is None:

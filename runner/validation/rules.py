@@ -74,8 +74,14 @@ class Rules:
         return self.numbers.get(name, default)
 
 
+#: What a preset without ``validate`` asks for.
+NO_RULES = Rules(numbers={})
+
+
 def parse_rules(raw: Mapping[str, Any]) -> Rules:
     """Check names and value types; raise ValueError naming every unusable rule."""
+    if not raw:
+        return NO_RULES
     problems = [f"unknown validation rule {name!r}" for name in raw if name not in RULE_NAMES]
     numbers: dict[str, float] = {}
     lists: dict[str, tuple[str, ...]] = {}
