@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ class Row:
     #: Inputs with defaults applied: what the pipeline runs with.
     inputs: dict[str, Any]
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """A stable hash of the row's content: the same row hashes the same anywhere."""
         return row_digest(self.given)

@@ -51,6 +51,9 @@ from runner.runlog.records import (
 from runner.runlog.sink import RunLogSink
 from runner.storage import ArtifactStore, render_key
 
+#: Where runs happen, as the run log records it.
+_HOST = platform.node()
+
 
 def job_key(pipeline: str, sp: StepPlan, prompt: str, params: Any, inputs: list[InputAsset]) -> str:
     """Idempotency key: the same pipeline, step, resolved config and inputs give the same key."""
@@ -106,7 +109,7 @@ class PipelineRun:
                 started_at=self.started_at,
                 inputs=dict(self.plan.inputs),
                 workflow=self.plan.workflow,
-                host=platform.node(),
+                host=_HOST,
                 shard=sv.options.shard,
                 mediamix_version=__version__,
             )
@@ -131,7 +134,7 @@ class PipelineRun:
                     status=status,  # type: ignore[arg-type]
                     inputs=dict(self.plan.inputs),
                     workflow=self.plan.workflow,
-                    host=platform.node(),
+                    host=_HOST,
                     shard=sv.options.shard,
                     mediamix_version=__version__,
                     jobs_total=len(self.results),

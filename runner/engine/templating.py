@@ -71,11 +71,16 @@ def render(source: str, context: Mapping[str, Any], *, step: str, what: str = "p
         raise TemplateError(step, f"{what} template failed: {type(exc).__name__}: {exc}") from exc
 
 
+@lru_cache(maxsize=1024)
+def _compiled_expression(source: str) -> Any:
+    # A batch evaluates the same few `when` and `for_each` expressions once per row.
+    return environment().compile_expression(source, undefined_to_none=False)
+
+
 def evaluate(expression: str, context: Mapping[str, Any], *, step: str, what: str) -> Any:
     """Evaluate a bare Jinja2 expression (``when``, ``for_each``) to a Python value."""
     try:
-        compiled = environment().compile_expression(expression, undefined_to_none=False)
-        return compiled(**context)
+        return _compiled_expression(expression)(**context)
     except JinjaTemplateError as exc:
         raise TemplateError(step, f"{what} expression: {exc.message or exc}") from exc
     except Exception as exc:
