@@ -91,6 +91,8 @@ def start_and_kill_after_task_created(project: Project) -> dict[str, Any]:
         if child.poll() is None:
             child.kill()
             child.wait(timeout=30)
+        assert child.stderr is not None
+        child.stderr.close()
 
 
 def tasks_in_events(project: Project) -> dict[str, ResumeTask]:

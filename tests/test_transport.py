@@ -207,3 +207,39 @@ def test_auth_flows_and_redirects_are_refused_not_ignored() -> None:
                 await http.send(request, follow_redirects=True)
 
     asyncio.run(scenario())
+
+
+def test_streamed_body_read_to_the_end_returns_its_connection_to_the_pool(
+    fake: FakeProviderServer,
+) -> None:
+    """A video download streamed to the end leaves its socket for the next request; one
+    abandoned halfway closes it (never handed to another request mid-body)."""
+    url = fake.url + fake.state.publish("/runway", b"\x00" * (1 << 20), "video/mp4")
+
+    async def download(http: httpx.AsyncClient, *, whole: bool) -> int:
+        response = await http.send(http.build_request("GET", url), stream=True)
+        received = 0
+        async for chunk in response.aiter_bytes():
+            received += len(chunk)
+            if not whole:
+                break
+        await response.aclose()
+        return received
+
+    async def scenario() -> list[tuple[int, int]]:
+        async with shared_client() as http:
+            seen = []
+            for whole in (True, False, True):
+                seen.append((await download(http, whole=whole), _pooled(http)))
+            return seen
+
+    (full, pooled_full), (part, pooled_part), (again, _) = asyncio.run(scenario())
+    assert (full, pooled_full) == (1 << 20, 1)
+    assert part < 1 << 20 and pooled_part == 0
+    assert again == 1 << 20  # a fresh connection serves the next download
+
+
+def _pooled(http: httpx.AsyncClient) -> int:
+    session = _transport(http).session
+    assert session is not None and session.connector is not None
+    return sum(len(c) for c in session.connector._conns.values())  # type: ignore[attr-defined]
