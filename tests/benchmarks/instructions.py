@@ -1,0 +1,120 @@
+"""Instructions per job, counted by callgrind: a measure that machine noise cannot move.
+
+CPU seconds on a shared VM drift by 30% from one minute to the next; the number of
+instructions a job executes does not. This runs a workload twice under valgrind, small and
+large, and divides the difference by the difference in jobs, so start-up and warm-up
+cancel out. Kernel work (file creates, socket calls) is not counted: CPU-time benchmarks
+cover that.
+
+    python -m tests.benchmarks.instructions engine       # the engine benchmark's path
+    python -m tests.benchmarks.instructions transport    # the HTTP client alone
+
+Needs valgrind (``apt-get install valgrind``); each count takes a minute or two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.conftest import REPO
+
+WORKLOADS = ("engine", "transport")
+
+
+def count(workload: str, jobs: int) -> int:
+    """Instructions of one run of ``workload`` with ``jobs`` jobs (whole process)."""
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        "-m",
+        "tests.benchmarks.instructions",
+        "--run",
+        workload,
+        "--jobs",
+        str(jobs),
+    ]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"valgrind run failed:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def _run_engine(jobs: int) -> None:
+    from runner.config.project import load_workspace
+    from runner.engine.api import plan_pipeline
+    from runner.engine.run import Engine
+    from runner.engine.services import EngineOptions
+    from runner.runlog.store import RunLog
+    from tests.benchmarks.test_engine_bench import bench_project
+    from tests.benchmarks.test_transport_bench import fake_server_process
+
+    os.environ["MMX_BENCH_KEY"] = "sk-bench"
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    with tempfile.TemporaryDirectory(dir=shm) as folder, fake_server_process(0.0) as url:
+        root = bench_project(Path(folder) / "p", url)
+        ws = load_workspace(root)
+        pipeline = root / "pipelines/p.yaml"
+        warm = plan_pipeline(pipeline, ws, {"items": list(range(64))})
+        plan = plan_pipeline(pipeline, ws, {"items": list(range(jobs))})
+
+        async def go() -> None:
+            options = EngineOptions(concurrency=64, no_wait=True)
+            with RunLog(root / ".mediamix" / "runlog").writer() as sink:
+                async with Engine(ws, sink, options=options) as engine:
+                    await engine.run(warm)
+                    result = await engine.run(plan)
+            assert result.succeeded == jobs
+
+        asyncio.run(go())
+
+
+def _run_transport(jobs: int) -> None:
+    from runner.transport import shared_client
+    from tests.benchmarks.test_transport_bench import AUTH, CHAT, fake_server_process
+
+    async def go(url: str) -> None:
+        gate = asyncio.Semaphore(64)
+        target = f"{url}/openai/v1/chat/completions"
+        async with shared_client() as http:
+
+            async def one() -> None:
+                async with gate:
+                    answer = await http.post(target, json=CHAT, headers=AUTH)
+                    assert answer.status_code == 200
+
+            await asyncio.gather(*(one() for _ in range(64)))
+            await asyncio.gather(*(one() for _ in range(jobs)))
+
+    with fake_server_process(0.0) as url:
+        asyncio.run(go(url))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("workload", nargs="?", choices=WORKLOADS, default="engine")
+    parser.add_argument("--small", type=int, default=200, help="jobs in the small run")
+    parser.add_argument("--large", type=int, default=1200, help="jobs in the large run")
+    parser.add_argument("--run", choices=WORKLOADS, help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run:  # inside valgrind
+        {"engine": _run_engine, "transport": _run_transport}[args.run](args.jobs)
+        return
+    small, large = count(args.workload, args.small), count(args.workload, args.large)
+    per_job = (large - small) / (args.large - args.small)
+    print(f"{args.workload}: {per_job / 1e6:.3f} M instructions per job ({small:,} / {large:,})")
+
+
+if __name__ == "__main__":
+    main()
