@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -75,3 +79,63 @@ steps:
         urls = {r[0] for r in con.execute("SELECT public_url FROM artifacts").fetchall()}
     assert uris == {cover.uri, handout.uri}
     assert cover.public_url in urls
+
+
+def test_a_step_rerun_after_its_input_was_reused_from_the_bucket_gets_a_local_copy(
+    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resumed batch on R2: the cover image is reused (it lives only in the bucket) and
+    the handout, whose object was lost, is made again: its PDF still embeds the cover."""
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("R2_KEY_ID", FAKE_KEY_ID)
+    monkeypatch.setenv("R2_SECRET", FAKE_SECRET)
+    project = Project(tmp_path)
+    project.write(
+        "mediamix.yaml",
+        f"""\
+storage:
+  url: s3://{s3_server.bucket}/reuse
+  endpoint_url: {s3_server.endpoint_url}
+  region: us-east-1
+  options: {{key_env: R2_KEY_ID, secret_env: R2_SECRET}}
+""",
+    )
+    project.write(
+        "pipelines/p.yaml",
+        """\
+inputs:
+  topic: {type: string}
+steps:
+  - {id: cover, preset: image-card, prompt: "{{ inputs.topic }}"}
+  - {id: handout, preset: document-simple, inputs_from: [cover], prompt: "# {{ inputs.topic }}"}
+""",
+    )
+    project.write("rows.jsonl", '{"topic": "Tides"}\n')
+
+    def batch() -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-m", "runner.cli.main", "batch", "p", "rows.jsonl", "--json"],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        summary: dict[str, Any] = json.loads(done.stdout)
+        return summary
+
+    first = batch()
+    assert (first["jobs_succeeded"], first["jobs_reused"]) == (2, 0)
+    client = s3_server.client()
+    objects = client.list_objects_v2(Bucket=s3_server.bucket, Prefix="reuse/")["Contents"]
+    (pdf_key,) = [o["Key"] for o in objects if o["Key"].endswith(".pdf")]
+    client.delete_object(Bucket=s3_server.bucket, Key=pdf_key)
+
+    second = batch()
+
+    assert (second["jobs_succeeded"], second["jobs_reused"], second["jobs_failed"]) == (1, 1, 0)
+    objects = client.list_objects_v2(Bucket=s3_server.bucket, Prefix="reuse/")["Contents"]
+    (new_pdf,) = [o["Key"] for o in objects if o["Key"].endswith(".pdf")]
+    pdf = client.get_object(Bucket=s3_server.bucket, Key=new_pdf)["Body"].read()
+    assert pdf.startswith(b"%PDF-") and b"/Subtype /Image" in pdf  # the cover is in it
+    assert not list((project.root / ".mediamix" / "tmp").iterdir()), "scratch was cleaned up"

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from runner.runlog.records import (
 )
 from runner.runlog.sink import RunLogSink
 from runner.storage import ArtifactStore, render_key
+from runner.storage.local_copies import LocalCopies
 
 #: Where runs happen, as the run log records it.
 _HOST = platform.node()
@@ -214,9 +215,24 @@ class PipelineRun:
                         text=art.text,
                         step=ref,
                         sha256=art.sha256,
+                        uri=art.uri,
                     )
                 )
         return assets
+
+    async def _local_inputs(self, inputs: list[InputAsset]) -> list[InputAsset]:
+        """Inputs with a local file each: an artifact an earlier run left in a remote
+        store (reused, not made in this run) is downloaded to scratch once per engine, so
+        local generators and uploads can read it like one made a moment ago."""
+        if not any(a.path is None and a.uri and a.media_type != "text" for a in inputs):
+            return inputs
+        local: list[InputAsset] = []
+        for asset in inputs:
+            if asset.path is None and asset.uri and asset.media_type != "text":
+                path = await self.sv.local_copies.path_for(asset.uri)
+                asset = replace(asset, path=str(path))
+            local.append(asset)
+        return local
 
     def skip(self, sp: StepPlan, reason: str) -> None:
         self._step_without_job(sp, "skipped", reason, None)
@@ -304,6 +320,7 @@ class PipelineRun:
         if self.stop_dispatch:
             return self._job_failed(job, started, t0, sv.budget.exhausted_error())
         try:
+            job.inputs = await self._local_inputs(job.inputs)
             produced = await StrategyRunner(sv, job).run()
             artifacts = [
                 await self._store(job, p, n if len(produced) > 1 else None)
@@ -495,16 +512,18 @@ class Engine:
         cap = self.options.max_cost_usd
         if cap is None:
             cap = ws.project.max_cost_usd
+        store = store or ArtifactStore(ws.project.storage, project_root=ws.project.root)
         self.services = Services(
             ws=ws,
             pool=AccountPool(ws.accounts),
-            store=store or ArtifactStore(ws.project.storage, project_root=ws.project.root),
+            store=store,
             sink=sink,
             scratch=self._scratch,
             options=self.options,
             budget=Budget(cap),
             stats=LiveStats(history.models if history else []),
             rng=random.Random(self.options.seed),
+            local_copies=LocalCopies(store, self._scratch),
         )
         for row in history.accounts if history else []:
             self.services.pool.seed_health(

@@ -32,6 +32,8 @@ from runner.storage import ArtifactStore
 if TYPE_CHECKING:
     import httpx
 
+    from runner.storage.local_copies import LocalCopies
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -196,6 +198,8 @@ class Services:
     budget: Budget
     stats: LiveStats
     rng: random.Random
+    #: Remote artifacts copied to scratch for steps that need a local file.
+    local_copies: LocalCopies
     progress: ProgressCallback = _no_progress
     http: httpx.AsyncClient | None = None
     #: idempotency key -> vendor task id of an accepted long-running job (resume).

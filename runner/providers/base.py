@@ -25,6 +25,7 @@ class InputAsset:
 
     ``path`` is a local file path when the artifact is on local disk, else None;
     ``url`` is its storage URI or public URL; ``text`` is set for text outputs.
+    ``uri`` is where the store keeps it (``s3://...`` or ``file://...``).
     """
 
     media_type: MediaType
@@ -35,6 +36,7 @@ class InputAsset:
     step: str | None = None
     #: Content digest: identifies the input across runs (its path and URL name the run).
     sha256: str | None = None
+    uri: str | None = None
 
     def read_bytes(self) -> bytes:
         if self.path is None:

@@ -137,6 +137,17 @@ class S3Backend:
             target=self.uri_for(key),
         )
 
+    async def download(self, uri: str, destination: Path) -> None:
+        path = self.path_for(uri)
+        partial = destination.with_name(f".{destination.name}.part")
+        try:
+            await self._call(
+                lambda: self._fs._get_file(path, str(partial)), action="download", target=uri
+            )
+            partial.replace(destination)
+        finally:
+            partial.unlink(missing_ok=True)
+
     async def exists(self, uri: str) -> bool:
         bucket, key = self._split(uri)
 
