@@ -257,6 +257,32 @@ def test_latest_version_wins_even_when_its_batch_is_ingested_first(tmp_path: Pat
         assert con.execute("SELECT status FROM jobs").fetchall() == [("succeeded",)]
 
 
+def test_a_version_replaced_within_one_batch_is_not_written(tmp_path: Path) -> None:
+    """A job that starts and ends within one flush costs one line; every other record
+    (attempts, events, other jobs' versions) is kept, in order."""
+    log = RunLog(tmp_path)
+    with log.writer(flush_interval_s=3600) as writer:
+        writer.write(RunRecord(run_id="r", pipeline="p", started_at=T0))
+        _write_jobs(writer, "t", 2)
+        writer.write(RunRecord(run_id="r", pipeline="p", started_at=T0, status="succeeded"))
+    (batch,) = log.pending_files()
+    lines = [json.loads(line) for line in batch.read_text().splitlines()]
+    assert [(x["table"], x.get("status")) for x in lines] == [
+        ("attempts", "succeeded"),
+        ("events", None),
+        ("jobs", "succeeded"),
+        ("attempts", "succeeded"),
+        ("events", None),
+        ("jobs", "succeeded"),
+        ("runs", "succeeded"),
+    ]
+    assert [x["seq"] for x in lines] == sorted(x["seq"] for x in lines)
+    with log.connect_readonly() as con:
+        assert con.execute("SELECT count(*), min(status) FROM jobs").fetchall() == [
+            (2, "succeeded")
+        ]
+
+
 def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
     log = RunLog(tmp_path)
     log.ingest()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import RunLogError
-from runner.runlog.codec import encode_line, next_seq, table_of
+from runner.runlog.codec import KEY_OF, UPSERT_TABLES, encode_line, next_seq, table_of
 from runner.runlog.records import Record
 
 INBOX = "inbox"
@@ -49,6 +49,23 @@ def write_batch(inbox: Path, lines: list[str]) -> Path:
         temp.unlink(missing_ok=True)
         raise
     return final
+
+
+def _latest_only(batch: list[_Pending]) -> list[_Pending]:
+    """The batch without run and job versions a later record in it replaces: ingest keeps
+    only the highest ``seq`` of an id anyway, and a job that starts and finishes within
+    one flush interval (most of a batch's) then costs one line, not two."""
+    last: dict[tuple[str, Any], int] = {}
+    for position, (table, _, fields) in enumerate(batch):
+        if table in UPSERT_TABLES:
+            last[(table, fields[KEY_OF[table]])] = position
+    if len(last) == sum(1 for table, _, _ in batch if table in UPSERT_TABLES):
+        return batch  # nothing superseded
+    return [
+        item
+        for position, item in enumerate(batch)
+        if item[0] not in UPSERT_TABLES or last[(item[0], item[2][KEY_OF[item[0]]])] == position
+    ]
 
 
 class RunLogWriter:
@@ -132,7 +149,7 @@ class RunLogWriter:
                 batch, self._pending = self._pending, []
             if not batch:
                 return
-            lines = [encode_line(table, seq, fields) for table, seq, fields in batch]
+            lines = [encode_line(table, seq, fields) for table, seq, fields in _latest_only(batch)]
             try:
                 write_batch(self.inbox, lines)
             except OSError as exc:
