@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import resource
 import shutil
 import signal
 import socket
+import stat
 import threading
 import tracemalloc
 import uuid
@@ -282,6 +284,31 @@ def test_local_put_failing_mid_copy_of_a_new_key_leaves_nothing(tmp_path: Path) 
     with file_size_limit(1 << 20), pytest.raises(StorageError, match=r"File too large"):
         asyncio.run(store.put(new, "r/video.mp4", content_type="video/mp4"))
     assert files_under(tmp_path / "outputs") == []
+
+
+def test_artifacts_get_the_permissions_of_any_file_the_user_writes(tmp_path: Path) -> None:
+    """Spooled then moved, copied, or written from memory: 0666 less the umask, as a web
+    server serving the folder (public_url_base) expects; never mkstemp's private 0600."""
+    store = local_store(tmp_path)
+    previous = os.umask(0o022)
+    try:
+
+        async def scenario() -> list[Path | None]:
+            result = GenerationResult(media_type="image", data=b"\x89PNG\r\n\x1a\n")
+            moved = await spool_result(result, tmp_path / "scratch", suffix=".png")
+            copied = await spool_result(result, tmp_path / "scratch", suffix=".png")
+            return [
+                (
+                    await store.put(moved, "r/moved.png", content_type="image/png", move=True)
+                ).local_path,
+                (await store.put(copied, "r/copied.png", content_type="image/png")).local_path,
+                (await store.put_bytes(b"text", "r/a.txt", content_type="text/plain")).local_path,
+            ]
+
+        paths = asyncio.run(scenario())
+    finally:
+        os.umask(previous)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in paths if p] == [0o644, 0o644, 0o644]
 
 
 def test_local_put_bytes_writes_the_final_file_and_nothing_else(tmp_path: Path) -> None:

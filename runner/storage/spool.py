@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
@@ -33,10 +33,9 @@ async def spool_result(result: GenerationResult, directory: Path, *, suffix: str
     body = _single_body(result)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=directory, prefix="spool-", suffix=suffix)
+        fd, path = _new_file(directory, suffix)
     except OSError as exc:
         raise StorageError(f"cannot create a scratch file in {directory}: {exc}") from exc
-    path = Path(name)
     try:
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -50,6 +49,18 @@ async def spool_result(result: GenerationResult, directory: Path, *, suffix: str
         path.unlink(missing_ok=True)
         raise
     return path
+
+
+def _new_file(directory: Path, suffix: str) -> tuple[int, Path]:
+    """A new, empty file under a random name. Unlike mkstemp's 0600, its mode is 0666
+    less the umask: a spooled file is renamed into place as the artifact, which should
+    get the same permissions as any file the user writes (a web server may serve it)."""
+    while True:
+        path = directory / f"spool-{secrets.token_hex(8)}{suffix}"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), path
+        except FileExistsError:
+            continue
 
 
 def _single_body(result: GenerationResult) -> bytes | AsyncIterator[bytes]:
