@@ -73,7 +73,8 @@ class Call:
 @dataclass
 class ScriptedProvider:
     """Outcomes per model: "ok", "flat", "silent", "empty", "transient", "permanent",
-    "rate:<seconds>", "credentials", or "sleep:<seconds>" (then ok)."""
+    "rate:<seconds>", "credentials", "sleep:<seconds>" (then ok), or, for images,
+    "more:ok,flat,..." (ok, plus one further output of the same call per listed kind)."""
 
     name: ClassVar[str] = "scripted"
     media_types: ClassVar[frozenset[str]] = frozenset(
@@ -132,7 +133,15 @@ class ScriptedProvider:
             return GenerationResult("text", mime="text/plain", text=text, usage=usage)
         if media == "image":
             data = flat_png() if kind == "flat" else noisy_png(len(self.calls))
-            return GenerationResult("image", mime="image/png", data=data, usage=usage)
+            more = tuple(
+                GenerationResult(
+                    "image",
+                    mime="image/png",
+                    data=flat_png() if extra == "flat" else noisy_png(len(self.calls) + n),
+                )
+                for n, extra in enumerate(arg.split(",") if kind == "more" else [], 1)
+            )
+            return GenerationResult("image", mime="image/png", data=data, usage=usage, more=more)
         if media == "audio":
             return GenerationResult(
                 "audio", mime="audio/wav", data=tone_wav(silent=kind == "silent"), usage=usage

@@ -558,3 +558,40 @@ def test_missing_key_skips_the_candidate_and_names_the_variable(
     (skipped,) = rows(project, "SELECT message FROM events WHERE kind = 'candidate_skipped'")
     assert "MMX_VENDOR_KEY is not set" in skipped["message"]
     assert outcome(project) == [("local", "succeeded", None)]
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "path"),
+    [
+        ("openai", "dall-e-2", "/images/generations"),  # pictures as URLs
+        ("openai", "gpt-image-1", "/images/generations"),  # as base64, priced by tokens
+        ("google", "imagen-4.0-generate-001", ":predict"),  # Imagen's sampleCount
+    ],
+)
+def test_an_image_call_with_n_gives_n_artifacts_and_one_cost(
+    provider: str,
+    model: str,
+    path: str,
+    fake: FakeProviderServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MMX_TEST_KEY", f"key-for-{provider}")
+    project = http_project(tmp_path, [account(fake, provider, "main", "MMX_TEST_KEY")])
+    write_preset(project, "image", [{"provider": provider, "model": model, "params": {"n": 3}}])
+    write_pipeline(project, [{"id": "only", "preset": "p", "prompt": "a lighthouse at dusk"}])
+
+    result = run_project(project)
+
+    assert result.status == "succeeded", [j.error for j in result.jobs]
+    (job,) = result.jobs
+    assert len(job.artifacts) == 3
+    for artifact in job.artifacts:
+        assert_opens(Path(artifact.path or ""), "image")
+    assert fake.state.count(path) == 1  # one call, paid once
+    (attempt,) = attempts_of(project)
+    assert attempt["status"] == "succeeded" and attempt["cost_usd"] > 0
+    if model != "gpt-image-1":
+        assert attempt["units"] == 3  # priced per image: all three
+    assert job.cost_usd == attempt["cost_usd"]
+    assert len(rows(project, "SELECT * FROM artifacts")) == 3

@@ -413,3 +413,32 @@ def test_provider_scoped_params_reach_only_their_provider_and_win() -> None:
         "seed": 3,
         "x": 1,
     }
+
+
+def test_every_output_of_one_call_is_stored_and_an_invalid_one_is_dropped(
+    project: Project, provider: ScriptedProvider
+) -> None:
+    """An image call with n > 1: each picture paid for becomes an artifact; a blank one
+    among them is dropped with an event, without retrying (and paying for) the call."""
+    project.write("presets/p.yaml", preset_yaml("image", ["a"]))
+    one_step(project, "image", "p")
+    provider.script("a", "more:ok,flat,ok")
+
+    result = run(project)
+
+    assert result.status == "succeeded"
+    assert len(provider.calls) == 1
+    (job,) = result.jobs
+    assert [Path(a.path or "").name for a in job.artifacts] == [
+        "only-1.png",
+        "only-2.png",
+        "only-3.png",
+    ]
+    assert len({a.sha256 for a in job.artifacts}) == 3
+    for artifact in job.artifacts:
+        with Image.open(artifact.path or "") as image:
+            assert image.convert("L").getextrema()[0] != image.convert("L").getextrema()[1]
+    assert rows(project, "SELECT count(*) FROM artifacts") == [(3,)]
+    (dropped,) = rows(project, "SELECT message FROM events WHERE kind = 'validation_failed'")
+    assert "output 3 dropped" in dropped[0] and "flat" in dropped[0].lower()
+    assert attempts(project) == [("a", "succeeded", None)]

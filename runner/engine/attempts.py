@@ -39,7 +39,13 @@ from runner.errors import (
     UnavailableError,
     redact,
 )
-from runner.providers.base import CallContext, GenerationRequest, InputAsset, Usage
+from runner.providers.base import (
+    CallContext,
+    GenerationRequest,
+    GenerationResult,
+    InputAsset,
+    Usage,
+)
 from runner.providers.registry import get_provider
 from runner.runlog.records import AttemptRecord, new_id, utcnow
 from runner.storage import extension_for, spool_result
@@ -80,11 +86,18 @@ class Produced:
     attempt_id: str
     #: The artifact's file extension, without the dot.
     extension: str
+    #: Further outputs of the same call (n > 1), stored beside this one.
+    more: list[Produced] = field(default_factory=list)
 
     def discard(self) -> None:
-        """Drop the scratch file of an artifact that will not be stored."""
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
+        """Drop the scratch files of an artifact (and its siblings) that will not be stored."""
+        for produced in (self, *self.more):
+            if produced.path is not None:
+                produced.path.unlink(missing_ok=True)
+
+
+#: One validated output: scratch file (None for text), facts, text, file extension.
+Judged = tuple[Path | None, ArtifactFacts, str | None, str]
 
 
 def error_class(exc: BaseException | None) -> str:
@@ -246,6 +259,7 @@ class CandidateRunner:
             status="failed",
         )
         path: Path | None = None
+        more: list[Judged] = []
         try:
             timeout = self._remaining(plan.attempt_timeout(spec))
             ctx = CallContext(
@@ -287,25 +301,17 @@ class CandidateRunner:
             # Only long-running jobs have a task to resume; a chat completion's id is not one.
             record.task_id = job.task_id
             record.http_status = result.http_status
-            mime = result.mime or _default_mime(plan.media_type)
-            suffix = "." + extension_for(mime)
-            text = result.text if plan.media_type == "text" else None
-            if text is not None:
-                # Text is in memory already: judged there, and written once, when stored.
-                facts = validate_text(text, plan.validate, markdown=suffix == ".md")
-            else:
-                path = await spool_result(result, sv.scratch, suffix=suffix)
-                facts = await asyncio.to_thread(validate_file, path, plan.media_type, plan.validate)
-                if plan.media_type == "text":
-                    text = path.read_text(encoding="utf-8")
+            path, facts, text, extension = await self._judged(result)
+            more = await self._judged_more(result, attempt_id)
             cost = pricing.cost_usd(
                 spec.provider, spec.model, result.usage, params, lease.account.prices or None
             )
         except BaseException as exc:
             latency_ms = (time.perf_counter() - t0) * 1000
             sv.budget.settle(reserved, 0.0)
-            if path is not None:
-                path.unlink(missing_ok=True)
+            for scratch in (path, *(extra[0] for extra in more)):
+                if scratch is not None:
+                    scratch.unlink(missing_ok=True)
             self._record_failure(record, exc, latency_ms)
             outcome = (
                 "rate_limited"
@@ -347,8 +353,70 @@ class CandidateRunner:
             cost_usd=cost,
             latency_ms=latency_ms,
             attempt_id=attempt_id,
-            extension=suffix[1:],
+            extension=extension,
+            more=[
+                Produced(
+                    spec=spec,
+                    account=lease.name,
+                    path=extra_path,
+                    facts=extra_facts,
+                    text=extra_text,
+                    usage=Usage(),
+                    cost_usd=None,  # the call's cost is on the first output
+                    latency_ms=latency_ms,
+                    attempt_id=attempt_id,
+                    extension=extra_extension,
+                )
+                for extra_path, extra_facts, extra_text, extra_extension in more
+            ],
         )
+
+    async def _judged(self, result: GenerationResult) -> Judged:
+        """Validate one output: text in memory (written once, when stored), anything else
+        spooled to scratch first. A failure leaves no scratch file behind."""
+        plan = self.job.plan
+        mime = result.mime or _default_mime(plan.media_type)
+        suffix = "." + extension_for(mime)
+        text = result.text if plan.media_type == "text" else None
+        if text is not None:
+            return (
+                None,
+                validate_text(text, plan.validate, markdown=suffix == ".md"),
+                text,
+                suffix[1:],
+            )
+        path = await spool_result(result, self.sv.scratch, suffix=suffix)
+        try:
+            facts = await asyncio.to_thread(validate_file, path, plan.media_type, plan.validate)
+            if plan.media_type == "text":
+                text = path.read_text(encoding="utf-8")
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path, facts, text, suffix[1:]
+
+    async def _judged_more(self, result: GenerationResult, attempt_id: str) -> list[Judged]:
+        """The call's further outputs (n > 1). One that fails validation is dropped with
+        an event: the rest were paid for and are fine, so the attempt still counts."""
+        judged: list[Judged] = []
+        try:
+            for number, extra in enumerate(result.more, 2):
+                try:
+                    judged.append(await self._judged(extra))
+                except ArtifactInvalid as exc:
+                    self.sv.event(
+                        self.job.run_id,
+                        "validation_failed",
+                        redact(f"{self.spec.label} output {number} dropped: {exc}"),
+                        job_id=self.job.job_id,
+                        attempt_id=attempt_id,
+                    )
+        except BaseException:
+            for path, *_ in judged:
+                if path is not None:
+                    path.unlink(missing_ok=True)
+            raise
+        return judged
 
     def _record_failure(self, record: AttemptRecord, exc: BaseException, latency_ms: float) -> None:
         sv, spec = self.sv, self.spec

@@ -322,9 +322,11 @@ class PipelineRun:
         try:
             job.inputs = await self._local_inputs(job.inputs)
             produced = await StrategyRunner(sv, job).run()
+            # An ensemble keeping all, or one call with n > 1: every output is stored.
+            outputs = [output for p in produced for output in (p, *p.more)]
             artifacts = [
-                await self._store(job, p, n if len(produced) > 1 else None)
-                for n, p in enumerate(produced, 1)
+                await self._store(job, output, n if len(outputs) > 1 else None)
+                for n, output in enumerate(outputs, 1)
             ]
         except (JobFailed, BudgetExceeded, MediamixError) as exc:
             if isinstance(exc, BudgetExceeded):

@@ -112,6 +112,9 @@ class GenerationResult:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: HTTP status of the final successful response, when there was one.
     http_status: int | None = None
+    #: Further outputs of the same call (an image request with ``n`` > 1): each becomes
+    #: an artifact of the job too. Usage and cost stay on this result, which covers all.
+    more: tuple[GenerationResult, ...] = ()
 
 
 @runtime_checkable

@@ -90,6 +90,19 @@ IMAGEN_PARAMS = {
     "image_size": "sampleImageSize",
     "guidance_scale": "guidanceScale",
 }
+
+
+def _count(value: Any) -> int:
+    """``n`` as Imagen's ``sampleCount`` (1 to 4 per call)."""
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise PermanentError(f"{VENDOR}: n must be a whole number, not {value!r}") from None
+    if not 1 <= count <= 4:
+        raise PermanentError(f"{VENDOR}: Imagen makes 1 to 4 images per call; n is {count}")
+    return count
+
+
 #: ``params`` key -> Veo ``parameters`` field.
 VEO_PARAMS = {
     "aspect_ratio": "aspectRatio",
@@ -373,7 +386,8 @@ class GoogleProvider:
         self, request: GenerationRequest, ctx: CallContext, deadline: Deadline
     ) -> GenerationResult:
         parameters: dict[str, Any] = {
-            "sampleCount": 1,
+            # Imagen would make 4 by default; ``n`` asks for more than one, all stored.
+            "sampleCount": _count(request.params.get("n", 1)),
             # Without it a filtered image just vanishes; with it we can say why.
             "includeRaiReason": True,
             **{
@@ -393,8 +407,8 @@ class GoogleProvider:
         predictions = (
             [p for p in predictions if isinstance(p, dict)] if isinstance(predictions, list) else []
         )
-        image = next((p for p in predictions if p.get("bytesBase64Encoded")), None)
-        if image is None:
+        images = [p for p in predictions if p.get("bytesBase64Encoded")]
+        if not images:
             reasons = [
                 str(p["raiFilteredReason"]) for p in predictions if p.get("raiFilteredReason")
             ]
@@ -405,13 +419,18 @@ class GoogleProvider:
                     code="content_policy",
                 )
             raise ArtifactInvalid(f"{VENDOR}: the Imagen answer has no image")
-        return GenerationResult(
-            media_type="image",
-            mime=str(image.get("mimeType") or "image/png"),
-            data=decode_base64(str(image["bytesBase64Encoded"]), vendor=VENDOR),
-            usage=Usage(images=1),
-            http_status=status,
-        )
+        first, *others = [
+            GenerationResult(
+                media_type="image",
+                mime=str(image.get("mimeType") or "image/png"),
+                data=decode_base64(str(image["bytesBase64Encoded"]), vendor=VENDOR),
+            )
+            for image in images
+        ]
+        first.usage = Usage(images=len(images))
+        first.http_status = status
+        first.more = tuple(others)
+        return first
 
     # -- video (Veo) ----------------------------------------------------------------------
 

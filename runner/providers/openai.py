@@ -283,20 +283,22 @@ class OpenAIProvider:
         if not isinstance(data, list) or not data or not isinstance(data[0], dict):
             raise ArtifactInvalid(f"{self.vendor}: image answer has no data")
         first = data[0]
-        if first.get("b64_json"):
-            image = decode_base64(str(first["b64_json"]), vendor=self.vendor)
-        elif first.get("url"):
-            image = await self._download(ctx, str(first["url"]), deadline)
-        else:
-            raise ArtifactInvalid(f"{self.vendor}: image answer has neither b64_json nor url")
-        if not image:
-            raise ArtifactInvalid(f"{self.vendor}: image answer is empty")
-        usage = payload.get("usage") or {}
         fmt = str(payload.get("output_format") or body.get("output_format") or "png")
+        # With n > 1 every picture was paid for: each becomes an artifact of the job.
+        images = [await self._image_bytes(ctx, item, deadline) for item in data]
+        usage = payload.get("usage") or {}
         return GenerationResult(
             media_type="image",
-            mime=sniff_image_mime(image) or IMAGE_MIME.get(fmt, "image/png"),
-            data=image,
+            mime=sniff_image_mime(images[0]) or IMAGE_MIME.get(fmt, "image/png"),
+            data=images[0],
+            more=tuple(
+                GenerationResult(
+                    media_type="image",
+                    mime=sniff_image_mime(image) or IMAGE_MIME.get(fmt, "image/png"),
+                    data=image,
+                )
+                for image in images[1:]
+            ),
             usage=Usage(
                 images=len(data),
                 input_tokens=usage.get("input_tokens"),
@@ -313,6 +315,19 @@ class OpenAIProvider:
             },
             http_status=response.status_code,
         )
+
+    async def _image_bytes(self, ctx: CallContext, item: Any, deadline: Deadline) -> bytes:
+        if not isinstance(item, dict):
+            raise ArtifactInvalid(f"{self.vendor}: image answer has a malformed data item")
+        if item.get("b64_json"):
+            image = decode_base64(str(item["b64_json"]), vendor=self.vendor)
+        elif item.get("url"):
+            image = await self._download(ctx, str(item["url"]), deadline)
+        else:
+            raise ArtifactInvalid(f"{self.vendor}: image answer has neither b64_json nor url")
+        if not image:
+            raise ArtifactInvalid(f"{self.vendor}: image answer is empty")
+        return image
 
     async def _download(self, ctx: CallContext, url: str, deadline: Deadline) -> bytes:
         """Fetch a result URL. No auth header: these are signed links on another host."""

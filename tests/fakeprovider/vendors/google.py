@@ -207,10 +207,12 @@ async def predict(request: web.Request, model: str) -> web.Response:
         )
     if fault == "empty_data":
         return web.json_response({})
+    count = parameters.get("sampleCount", 4)  # Imagen's default is 4 images
+    if not isinstance(count, int) or not 1 <= count <= 4:
+        return _invalid(request, "parameters.sampleCount: must be between 1 and 4")
     picture = media.blank_png(128, 128) if fault == "blank_image" else media.png(128, 128, 5)
-    return web.json_response(
-        {"predictions": [{"bytesBase64Encoded": _b64(picture), "mimeType": "image/png"}]}
-    )
+    one = {"bytesBase64Encoded": _b64(picture), "mimeType": "image/png"}
+    return web.json_response({"predictions": [one] * count})
 
 
 # -- Veo ------------------------------------------------------------------------------------
