@@ -21,24 +21,32 @@ from tests.engine_support import Project
 from tests.s3server import FAKE_KEY_ID, FAKE_SECRET, S3Server
 
 
-def test_pipeline_artifacts_land_in_the_bucket_with_content_type_and_public_url(
-    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def bucket_project(
+    root: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, prefix: str
+) -> Project:
+    """A project storing under s3://bucket/PREFIX, credentials named as an R2 user would."""
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("R2_KEY_ID", FAKE_KEY_ID)
     monkeypatch.setenv("R2_SECRET", FAKE_SECRET)
-    project = Project(tmp_path)
+    project = Project(root)
     project.write(
         "mediamix.yaml",
         f"""\
 storage:
-  url: s3://{s3_server.bucket}/media
+  url: s3://{s3_server.bucket}/{prefix}
   endpoint_url: {s3_server.endpoint_url}
   region: us-east-1
-  public_url_base: https://media.example.com/media
+  public_url_base: https://media.example.com/{prefix}
   options: {{key_env: R2_KEY_ID, secret_env: R2_SECRET}}
 """,
     )
+    return project
+
+
+def test_pipeline_artifacts_land_in_the_bucket_with_content_type_and_public_url(
+    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = bucket_project(tmp_path, s3_server, monkeypatch, "media")
     project.write(
         "pipelines/p.yaml",
         """\
@@ -86,20 +94,7 @@ def test_a_step_rerun_after_its_input_was_reused_from_the_bucket_gets_a_local_co
 ) -> None:
     """A resumed batch on R2: the cover image is reused (it lives only in the bucket) and
     the handout, whose object was lost, is made again: its PDF still embeds the cover."""
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("R2_KEY_ID", FAKE_KEY_ID)
-    monkeypatch.setenv("R2_SECRET", FAKE_SECRET)
-    project = Project(tmp_path)
-    project.write(
-        "mediamix.yaml",
-        f"""\
-storage:
-  url: s3://{s3_server.bucket}/reuse
-  endpoint_url: {s3_server.endpoint_url}
-  region: us-east-1
-  options: {{key_env: R2_KEY_ID, secret_env: R2_SECRET}}
-""",
-    )
+    project = bucket_project(tmp_path, s3_server, monkeypatch, "reuse")
     project.write(
         "pipelines/p.yaml",
         """\

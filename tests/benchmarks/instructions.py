@@ -80,24 +80,11 @@ def _run_engine(jobs: int) -> None:
 
 
 def _run_transport(jobs: int) -> None:
-    from runner.transport import shared_client
-    from tests.benchmarks.test_transport_bench import AUTH, CHAT, fake_server_process
-
-    async def go(url: str) -> None:
-        gate = asyncio.Semaphore(64)
-        target = f"{url}/openai/v1/chat/completions"
-        async with shared_client() as http:
-
-            async def one() -> None:
-                async with gate:
-                    answer = await http.post(target, json=CHAT, headers=AUTH)
-                    assert answer.status_code == 200
-
-            await asyncio.gather(*(one() for _ in range(64)))
-            await asyncio.gather(*(one() for _ in range(jobs)))
+    from runner.transport import make_client
+    from tests.benchmarks.test_transport_bench import _drive, fake_server_process
 
     with fake_server_process(0.0) as url:
-        asyncio.run(go(url))
+        asyncio.run(_drive(make_client, url, n=jobs, concurrency=64))
 
 
 def main() -> None:
