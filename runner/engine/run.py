@@ -13,12 +13,10 @@ import json
 import platform
 import random
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from runner import __version__
@@ -28,6 +26,7 @@ from runner.engine.attempts import Job, Produced, error_class
 from runner.engine.outputs import ArtifactOutput, StepOutput
 from runner.engine.plan import Plan, StepPlan
 from runner.engine.results import JobResult, RunResult
+from runner.engine.scratch import make_scratch
 from runner.engine.services import (
     Budget,
     EngineOptions,
@@ -508,9 +507,7 @@ class Engine:
         store: ArtifactStore | None = None,
     ) -> None:
         self.options = options or EngineOptions()
-        scratch = ws.project.root / ".mediamix" / "tmp"
-        scratch.mkdir(parents=True, exist_ok=True)
-        self._scratch = Path(tempfile.mkdtemp(prefix="run-", dir=scratch))
+        self._scratch = make_scratch(ws.project.root / ".mediamix" / "tmp")
         cap = self.options.max_cost_usd
         if cap is None:
             cap = ws.project.max_cost_usd
