@@ -84,6 +84,20 @@ def test_jobs_show_json_with_log_given_to_the_group(log_dir: Path) -> None:
     assert [a["task_id"] for a in job["attempts"]] == ["task-A", "task-B"]
 
 
+def test_jobs_with_an_id_shows_that_job_as_show_would(log_dir: Path) -> None:
+    """`mediamix jobs ID` is what people type; it means `jobs show ID`."""
+    shown = invoke("jobs", "show", "c0ffee01", "--log", str(log_dir))
+    direct = invoke("jobs", "c0ffee01", "--log", str(log_dir))
+    assert direct.exit_code == 0, direct.output
+    assert direct.stdout == shown.stdout
+    as_json = invoke("jobs", "--json", "--log", str(log_dir), "dead")
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout)["job_id"] == "deadbe03"
+    missing = invoke("jobs", "nosuchjob", "--log", str(log_dir))
+    assert missing.exit_code == 1  # the one-line error, not "No such command"
+    assert "no job with an id starting 'nosuchjob'" in str(missing.exception)
+
+
 def test_report_json_numbers(log_dir: Path) -> None:
     result = invoke("report", "--by", "preset", "--format", "json", "--log", str(log_dir))
     assert result.exit_code == 0, result.output

@@ -23,7 +23,18 @@ def _short_id(value: Any) -> str:
     return "-" if value is None else str(value)[:12]
 
 
-@click.group("jobs", invoke_without_command=True)
+class _JobsGroup(click.Group):
+    """``mediamix jobs ID`` means ``mediamix jobs show ID``: a job id is never a command."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["show", *args]
+        return super().resolve_command(ctx, args)
+
+
+@click.group("jobs", cls=_JobsGroup, invoke_without_command=True)
 @click.option(
     "--status", type=click.Choice(["running", "succeeded", "failed", "skipped"]), default=None
 )
@@ -46,7 +57,14 @@ def jobs_cmd(
     as_json: bool,
     log_dir: Path | None,
 ) -> None:
-    """List jobs, newest first. `mediamix jobs show ID` shows one job's timeline."""
+    """List jobs, newest first. `mediamix jobs ID` shows one job's timeline.
+
+    \b
+    Examples:
+      mediamix jobs --status failed --since 24h
+      mediamix jobs 3f2a9c          # one job, by the start of its id
+      mediamix jobs 3f2a9c --json
+    """
     if ctx.invoked_subcommand is not None:
         return
     filters = JobFilter(
@@ -72,8 +90,9 @@ def jobs_cmd(
 @click.pass_context
 def show_cmd(ctx: click.Context, job_id: str, as_json: bool, log_dir: Path | None) -> None:
     """Show one job (by id or the start of one): attempts, fallbacks, waits, bytes, cost."""
-    parent_log = ctx.parent.params.get("log_dir") if ctx.parent else None
-    with runlog_for(ctx, log_dir or parent_log).queries() as queries:
+    parent = ctx.parent.params if ctx.parent else {}
+    as_json = as_json or bool(parent.get("as_json"))  # `jobs --json ID` works too
+    with runlog_for(ctx, log_dir or parent.get("log_dir")).queries() as queries:
         job = queries.job_detail(job_id)
     emit(to_json(job) if as_json else render_job(job))
 
