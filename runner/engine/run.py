@@ -196,6 +196,9 @@ class PipelineRun:
         indexed = [
             (item, i if sp.step.for_each is not None else None) for i, item in enumerate(items)
         ]
+        self.sv.progress(
+            Progress("step_started", sp.id, None, f"{len(indexed)} job(s)", {"jobs": len(indexed)})
+        )
         results = await asyncio.gather(*(self.run_job(sp, item, i) for item, i in indexed))
         self.outputs[sp.id] = StepOutput(sp.id, [a for r in results for a in r.artifacts])
         ok = all(r.status == "succeeded" or r.reused for r in results)

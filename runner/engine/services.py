@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 class Progress:
     """One thing worth telling a person watching the run (the CLI decides how)."""
 
-    kind: str  # job_started | job_finished | attempt_failed | waiting | skipped | run_finished
+    #: step_started | job_started | job_finished | attempt_failed | waiting | skipped |
+    #: run_finished
+    kind: str
     step_id: str | None = None
     job_id: str | None = None
     message: str = ""
