@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import base64
 import ssl
+import time
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -111,8 +113,11 @@ class MediamixClient(httpx.AsyncClient):
             raise NotImplementedError("mediamix's HTTP client does no auth flows or redirects")
         request.extensions.setdefault("timeout", self.timeout.as_dict())
         request.extensions[READ_BODY] = not stream
+        started = time.perf_counter()
         response = await self._aiohttp.handle_async_request(request)
         response.default_encoding = "utf-8"
+        if not stream:  # a streamed body is still arriving: no elapsed time yet
+            response.elapsed = timedelta(seconds=time.perf_counter() - started)
         return response
 
 

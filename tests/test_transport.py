@@ -54,6 +54,20 @@ def test_many_concurrent_requests_all_succeed(fake: FakeProviderServer) -> None:
     assert fake.state.count("/chat/completions") == 200
 
 
+def test_a_read_response_says_how_long_it_took(fake: FakeProviderServer) -> None:
+    fake.state.latency_s = 0.05
+
+    async def scenario() -> httpx.Response:
+        async with shared_client() as http:
+            return await http.post(
+                fake.base_url("openai") + "/chat/completions", json=CHAT, headers=AUTH
+            )
+
+    answer = asyncio.run(scenario())
+    assert answer.json()["object"] == "chat.completion"
+    assert answer.elapsed.total_seconds() >= 0.05
+
+
 def test_stall_becomes_an_httpx_timeout(fake: FakeProviderServer) -> None:
     fake.state.inject("stall", delay_s=10)
 
