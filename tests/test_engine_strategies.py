@@ -442,3 +442,34 @@ def test_every_output_of_one_call_is_stored_and_an_invalid_one_is_dropped(
     (dropped,) = rows(project, "SELECT message FROM events WHERE kind = 'validation_failed'")
     assert "output 3 dropped" in dropped[0] and "flat" in dropped[0].lower()
     assert attempts(project) == [("a", "succeeded", None)]
+
+
+def test_a_for_each_keeps_item_order_however_its_jobs_finish(
+    project: Project, provider: ScriptedProvider
+) -> None:
+    """Jobs run a few at a time and finish out of order; the step's outputs (what the next
+    step reads) stay in item order."""
+    project.write("presets/p.yaml", preset_yaml("text", ["a"]))
+    project.write(
+        "pipelines/p.yaml",
+        """\
+inputs:
+  names: {type: list, default: [u, v, w, x, y, z]}
+steps:
+  - {id: each, preset: p, prompt: "{{ item }}", for_each: inputs.names}
+  - {id: joined, preset: p, prompt: "{{ steps.each.texts | join(',') }}"}
+""",
+    )
+    # Earlier items take longer: with 2 at a time they finish last.
+    for delay in ("sleep:0.15", "sleep:0.1", "sleep:0.05", "ok", "ok", "ok"):
+        provider.script("a", delay)
+    ws = load_workspace(project.root)
+    plan = plan_pipeline(project.root / "pipelines/p.yaml", ws)
+    result = asyncio.run(run_plan(plan, ws, options=EngineOptions(concurrency=2, no_wait=True)))
+
+    assert result.status == "succeeded"
+    (joined,) = [j for j in result.jobs if j.step_id == "joined"]
+    expected = ",".join(f"a says: {n}" for n in "uvwxyz")
+    assert (joined.artifacts[0].text or "").endswith(expected)
+    started = sorted(provider.calls, key=lambda c: c.started)
+    assert max(sum(1 for o in started if o.started <= c.started < o.finished) for c in started) <= 2

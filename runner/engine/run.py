@@ -83,8 +83,8 @@ class PipelineRun:
         self.step_status: dict[str, str] = {}
         self.done: dict[str, asyncio.Event] = {s.id: asyncio.Event() for s in plan.steps}
         self.results: list[JobResult] = []
-        concurrency = services.options.concurrency or services.ws.project.concurrency
-        self.slots = asyncio.Semaphore(max(1, concurrency))
+        self.concurrency = max(1, services.options.concurrency or services.ws.project.concurrency)
+        self.slots = asyncio.Semaphore(self.concurrency)
         self.started_at = utcnow()
         #: The run's UTC date, as output templates' {date} spell it.
         self.started_on = self.started_at.strftime("%Y-%m-%d")
@@ -199,7 +199,7 @@ class PipelineRun:
         self.sv.progress(
             Progress("step_started", sp.id, None, f"{len(indexed)} job(s)", {"jobs": len(indexed)})
         )
-        results = await asyncio.gather(*(self.run_job(sp, item, i) for item, i in indexed))
+        results = await self._run_jobs(sp, indexed)
         self.outputs[sp.id] = StepOutput(sp.id, [a for r in results for a in r.artifacts])
         ok = all(r.status == "succeeded" or r.reused for r in results)
         return "succeeded" if ok else "failed"
@@ -268,6 +268,25 @@ class PipelineRun:
             self.sv.progress(Progress("skipped", sp.id, job_id, reason))
         else:
             self.sv.progress(Progress("job_finished", sp.id, job_id, reason, {"status": status}))
+
+    async def _run_jobs(
+        self, sp: StepPlan, indexed: list[tuple[Any, int | None]]
+    ) -> list[JobResult]:
+        """Run a step's jobs, ``concurrency`` at a time, results in item order.
+
+        A job is prepared (prompt rendered, key computed) only when a worker takes it, so
+        a for_each over 100,000 items holds 100,000 results, not 100,000 waiting tasks
+        with their prompts (~3 KB each).
+        """
+        results: list[JobResult | None] = [None] * len(indexed)
+        pending = iter(enumerate(indexed))
+
+        async def worker() -> None:
+            for position, (item, index) in pending:  # shared: each job is taken once
+                results[position] = await self.run_job(sp, item, index)
+
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(indexed)))))
+        return [r for r in results if r is not None]
 
     # -- jobs ----------------------------------------------------------------------------
     async def run_job(self, sp: StepPlan, item: Any, index: int | None) -> JobResult:
