@@ -8,6 +8,7 @@ cover that.
 
     python -m tests.benchmarks.instructions engine       # the engine benchmark's path
     python -m tests.benchmarks.instructions transport    # the HTTP client alone
+    python -m tests.benchmarks.instructions batch        # `mediamix batch`, per row
 
 Needs valgrind (``apt-get install valgrind``); each count takes a minute or two.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-WORKLOADS = ("engine", "transport")
+WORKLOADS = ("engine", "transport", "batch")
 
 
 def count(workload: str, jobs: int) -> int:
@@ -87,6 +88,25 @@ def _run_transport(jobs: int) -> None:
         asyncio.run(_drive(make_client, url, n=jobs, concurrency=64))
 
 
+def _run_batch(jobs: int) -> None:
+    from runner.batch import BatchOptions, BatchRun, prepare_batch
+    from runner.config.project import load_workspace
+    from tests.batch_support import KEY, KEY_ENV, write_rows
+    from tests.benchmarks.test_batch_bench import _project
+    from tests.benchmarks.test_transport_bench import fake_server_process
+
+    os.environ[KEY_ENV] = KEY
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    with tempfile.TemporaryDirectory(dir=shm) as folder, fake_server_process(0.0) as url:
+        rows = write_rows(Path(folder) / "rows.jsonl", jobs)
+        _project(Path(folder) / "p", url + "/openai/v1")
+        ws = load_workspace(Path(folder) / "p")
+        options = BatchOptions(concurrency=64)
+        prepared = prepare_batch(ws, "notes", rows, options)
+        result = asyncio.run(BatchRun(ws, prepared, options).run())
+        assert result.rows_succeeded == jobs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("workload", nargs="?", choices=WORKLOADS, default="engine")
@@ -96,7 +116,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:  # inside valgrind
-        {"engine": _run_engine, "transport": _run_transport}[args.run](args.jobs)
+        {"engine": _run_engine, "transport": _run_transport, "batch": _run_batch}[args.run](
+            args.jobs
+        )
         return
     small, large = count(args.workload, args.small), count(args.workload, args.large)
     per_job = (large - small) / (args.large - args.small)
