@@ -12,7 +12,6 @@ import hashlib
 import json
 import platform
 import random
-import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -26,7 +25,7 @@ from runner.engine.attempts import Job, Produced, error_class
 from runner.engine.outputs import ArtifactOutput, StepOutput
 from runner.engine.plan import Plan, StepPlan
 from runner.engine.results import JobResult, RunResult
-from runner.engine.scratch import make_scratch
+from runner.engine.scratch import Scratch
 from runner.engine.services import (
     Budget,
     EngineOptions,
@@ -529,7 +528,7 @@ class Engine:
         store: ArtifactStore | None = None,
     ) -> None:
         self.options = options or EngineOptions()
-        self._scratch = make_scratch(ws.project.root / ".mediamix" / "tmp")
+        self._scratch = Scratch(ws.project.root / ".mediamix" / "tmp")
         cap = self.options.max_cost_usd
         if cap is None:
             cap = ws.project.max_cost_usd
@@ -539,12 +538,12 @@ class Engine:
             pool=AccountPool(ws.accounts),
             store=store,
             sink=sink,
-            scratch=self._scratch,
+            scratch=self._scratch.path,
             options=self.options,
             budget=Budget(cap),
             stats=LiveStats(history.models if history else []),
             rng=random.Random(self.options.seed),
-            local_copies=LocalCopies(store, self._scratch),
+            local_copies=LocalCopies(store, self._scratch.path),
         )
         for row in history.accounts if history else []:
             self.services.pool.seed_health(
@@ -564,7 +563,7 @@ class Engine:
             await self.services.http.aclose()
             self.services.http = None
         self.services.sink.flush()
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        self._scratch.close()
 
     async def __aenter__(self) -> Engine:
         return self
