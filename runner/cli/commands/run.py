@@ -55,7 +55,9 @@ from runner.engine.services import EngineOptions
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Show only failures while running.")
-@click.option("-v", "--verbose", is_flag=True, help="Show every start and skipped candidate.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Also show steps and jobs as they start, and retry waits."
+)
 @click.pass_context
 def run_cmd(
     ctx: click.Context,
