@@ -112,18 +112,16 @@ class ArtifactStore:
     async def download(self, uri: str, destination: Path) -> Path:
         """A local file with the object's bytes: the file itself on local storage, else a
         copy streamed to ``destination`` (any size; a failed copy leaves nothing)."""
-        if isinstance(self._backend, LocalBackend):
-            return self._backend.path_for(uri) if await self.exists(uri) else _missing(uri)
+        local = await self.open_local(uri)  # raises StorageError for a missing local file
+        if local is not None:
+            return local
+        assert not isinstance(self._backend, LocalBackend)
         await self._backend.download(uri, destination)
         return destination
 
     async def delete(self, uri: str) -> None:
         """Remove the object; deleting one that is already gone is not an error."""
         await self._backend.delete(uri)
-
-
-def _missing(uri: str) -> Path:
-    raise StorageError(f"artifact {uri} does not exist")
 
 
 def _backend_for(spec: StorageSpec, project_root: Path) -> LocalBackend | S3Backend:
