@@ -25,6 +25,7 @@ from runner.errors import StorageError, TransientError, redact
 from runner.providers.base import GenerationResult
 from runner.storage import ArtifactStore, extension_for, render_key, spool_result
 from runner.storage import s3 as s3_module
+from runner.storage.local_copies import LocalCopies
 from tests.s3server import FAKE_KEY_ID, FAKE_SECRET, S3Server, StubS3Server, refusing
 
 CHUNK = 64 * 1024
@@ -504,6 +505,39 @@ def test_s3_put_bytes_stores_bytes_and_content_type(s3_server: S3Server, s3_env:
     assert head["ContentType"] == "text/markdown"
     body = client.get_object(Bucket=s3_server.bucket, Key="texts/run 1/a.md")["Body"].read()
     assert body == "# Title ü\n".encode()
+
+
+def test_local_copies_of_remote_artifacts_are_made_once(
+    s3_server: S3Server, s3_env: None, tmp_path: Path
+) -> None:
+    store = s3_store(s3_server)
+    copies = LocalCopies(store, tmp_path)
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+
+    async def scenario() -> tuple[str, list[Path]]:
+        stored = await store.put_bytes(picture, "r/cover.png", content_type="image/png")
+        # Three jobs asking at once: one download, one file, every job gets it.
+        paths = await asyncio.gather(*(copies.path_for(stored.uri) for _ in range(3)))
+        return stored.uri, list(paths)
+
+    uri, paths = asyncio.run(scenario())
+    assert len(set(paths)) == 1 and paths[0].suffix == ".png"
+    assert paths[0].read_bytes() == picture
+    assert sorted(p.name for p in tmp_path.iterdir()) == [paths[0].name]  # no .part left
+    missing = uri.replace("cover.png", "missing.png")
+    with pytest.raises(StorageError, match=r"cannot download s3://.*/missing.png: no such object"):
+        asyncio.run(copies.path_for(missing))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [paths[0].name]
+
+
+def test_local_copies_on_local_storage_are_the_artifacts_themselves(tmp_path: Path) -> None:
+    store = local_store(tmp_path)
+    copies = LocalCopies(store, tmp_path / "scratch")
+    stored = asyncio.run(store.put_bytes(b"text", "r/a.txt", content_type="text/plain"))
+    assert asyncio.run(copies.path_for(stored.uri)) == stored.local_path
+    missing = stored.uri.replace("a.txt", "b.txt")
+    with pytest.raises(StorageError, match="does not exist"):
+        asyncio.run(copies.path_for(missing))
 
 
 def test_s3_large_object_goes_up_whole_with_its_content_type(
