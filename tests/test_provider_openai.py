@@ -165,6 +165,19 @@ def test_video_resume_polls_the_old_task_without_creating(fake: FakeProviderServ
     assert again == []
 
 
+def test_video_poll_stalled_past_the_deadline_still_names_the_task(
+    fake: FakeProviderServer,
+) -> None:
+    """The same poll_timeout as running out of time between polls, so a retry resumes it."""
+    fake.state.inject("stall", delay_s=10, path_contains="/videos/")
+    created: list[str] = []
+    with pytest.raises(TransientError) as caught:
+        call(fake, "video", "sora-2", timeout=0.3, on_task_created=created.append)
+    assert caught.value.code == "poll_timeout"
+    assert created[0] in str(caught.value)
+    assert fake.state.count("/videos", method="POST") == 1
+
+
 def test_video_that_fails_moderation_is_a_content_policy_error(fake: FakeProviderServer) -> None:
     fake.state.inject("task_failed", path_contains="/videos")
     with pytest.raises(PermanentError) as caught:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import httpx
 
@@ -16,19 +16,15 @@ from runner.errors import (
     ArtifactInvalid,
     PermanentError,
     ProviderError,
-    TransientError,
 )
 from runner.providers.base import CallContext, GenerationRequest
 from runner.providers.http_common import (
     Deadline,
     ErrorDetail,
     parse_error_body,
-    poll_until_done,
     require_client,
     send,
 )
-
-T = TypeVar("T")
 
 #: Turns the generic classification of an error answer into the vendor's own, given the
 #: answer's JSON body (None when it was not JSON). Returns the error unchanged when the
@@ -122,32 +118,6 @@ async def reject_empty_stream(response: httpx.Response, vendor: str, what: str) 
 def as_dict(value: Any) -> dict[str, Any]:
     """``value`` if it is a JSON object, else an empty one (vendors omit or null fields)."""
     return value if isinstance(value, dict) else {}
-
-
-async def poll_task(
-    fetch: Callable[[], Awaitable[T]],
-    is_done: Callable[[T], bool],
-    *,
-    ctx: CallContext,
-    deadline: Deadline,
-    vendor: str,
-    task_id: str,
-) -> T:
-    """:func:`http_common.poll_until_done`, where a poll cut off by the deadline itself
-    (its HTTP timeout is what was left) still says ``poll_timeout`` and names the task,
-    like running out of time between polls does."""
-    try:
-        return await poll_until_done(
-            fetch, is_done, ctx=ctx, deadline=deadline, vendor=vendor, task_id=task_id
-        )
-    except TransientError as exc:
-        if exc.code == "poll_timeout" or deadline.remaining() > 0:
-            raise
-        raise TransientError(
-            f"{vendor}: task {task_id} not finished after {deadline.seconds:g} s "
-            "(the last poll ran out of time)",
-            code="poll_timeout",
-        ) from exc
 
 
 def data_uri(data: bytes, mime: str) -> str:

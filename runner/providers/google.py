@@ -37,7 +37,6 @@ from runner.errors import (
 from runner.providers._vendor_util import (
     first_image_input,
     int_param,
-    poll_task,
     reject_empty_stream,
     send_classified,
     with_class,
@@ -51,6 +50,7 @@ from runner.providers.http_common import (
     decode_base64,
     decode_json,
     iter_body,
+    poll_until_done,
     require_client,
     response_mime,
 )
@@ -446,7 +446,7 @@ class GoogleProvider:
         async def fetch() -> dict[str, Any]:
             return (await self._call(ctx, "GET", task_id, deadline))[0]
 
-        finished = await poll_task(
+        finished = await poll_until_done(
             fetch,
             lambda polled: polled.get("done") is True,
             ctx=ctx,

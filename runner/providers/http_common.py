@@ -416,12 +416,22 @@ async def poll_until_done(
     """Call ``fetch`` until ``is_done`` says so; sleep between polls with ``ctx.sleep``.
 
     The pause is ``ctx.poll_interval`` or the server's hint, whichever is longer, cut
-    to what is left of the deadline. Past the deadline: TransientError("poll_timeout");
-    the task id stays known (``on_task_created``), so a retry can resume it.
+    to what is left of the deadline. Past the deadline — between polls, or with the last
+    poll cut off by it (its HTTP timeout is what was left) — TransientError("poll_timeout")
+    naming the task; the task id stays known (``on_task_created``), so a retry can resume it.
     """
     polls = 0
     while True:
-        state = await fetch()
+        try:
+            state = await fetch()
+        except TransientError as exc:
+            if exc.code == "poll_timeout" or deadline.remaining() > 0:
+                raise
+            raise TransientError(
+                f"{vendor}: task {task_id} not finished after {deadline.seconds:g} s "
+                "(the last poll ran out of time)",
+                code="poll_timeout",
+            ) from exc
         polls += 1
         if is_done(state):
             return state

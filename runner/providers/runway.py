@@ -25,7 +25,6 @@ from runner.providers._vendor_util import (
     data_uri,
     first_image_input,
     int_param,
-    poll_task,
     reject_empty_stream,
 )
 from runner.providers.base import CallContext, GenerationRequest, GenerationResult, Usage
@@ -36,6 +35,7 @@ from runner.providers.http_common import (
     check_media_type,
     decode_json,
     iter_body,
+    poll_until_done,
     require_client,
     response_mime,
     send,
@@ -89,7 +89,7 @@ class RunwayProvider:
         async def fetch() -> dict[str, Any]:
             return await self._call(ctx, "GET", f"v1/tasks/{created}", deadline)
 
-        task = await poll_task(
+        task = await poll_until_done(
             fetch,
             lambda polled: polled.get("status") not in RUNNING,
             ctx=ctx,

@@ -25,7 +25,6 @@ import httpx
 from runner.errors import ArtifactInvalid, PermanentError, ProviderError, TransientError
 from runner.providers._vendor_util import (
     first_image_input,
-    poll_task,
     reject_empty_stream,
     send_classified,
     with_class,
@@ -38,6 +37,7 @@ from runner.providers.http_common import (
     check_media_type,
     decode_json,
     iter_body,
+    poll_until_done,
     require_client,
     response_mime,
 )
@@ -188,7 +188,7 @@ class StabilityProvider:
                 await response.aclose()  # 202: still rendering; the body is a status blob
             return response
 
-        done = await poll_task(
+        done = await poll_until_done(
             fetch,
             lambda response: response.status_code == 200,
             ctx=ctx,
