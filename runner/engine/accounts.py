@@ -134,22 +134,24 @@ class AccountPool:
             a.name: _Live(a, AccountHealth(a.name, a.provider, a.status)) for a in accounts
         }
         self._waiters: set[asyncio.Future[None]] = set()
-        self._serving: dict[tuple[str, str, str | None], list[Account]] = {}
+        self._serving: dict[tuple[str, str, str | None], tuple[Account, ...]] = {}
 
     # -- queries -----------------------------------------------------------------------
-    def accounts_for(self, provider: str, model: str, name: str | None = None) -> list[Account]:
+    def accounts_for(
+        self, provider: str, model: str, name: str | None = None
+    ) -> tuple[Account, ...]:
         # The accounts are fixed for the pool's life; each request asks again.
         key = (provider, model, name)
         found = self._serving.get(key)
         if found is None:
-            found = self._serving[key] = [
+            found = self._serving[key] = tuple(
                 live.account
                 for live in self._live.values()
                 if live.account.provider == provider
                 and (name is None or live.account.name == name)
                 and live.account.serves(model)
-            ]
-        return list(found)
+            )
+        return found
 
     def seed_health(self, name: str, *, successes: int, failures: int, cost_usd: float) -> None:
         """Start from what the run log remembers, so health survives restarts."""

@@ -59,8 +59,6 @@ def _latest_only(batch: list[_Pending]) -> list[_Pending]:
     for position, (table, _, fields) in enumerate(batch):
         if table in UPSERT_TABLES:
             last[(table, fields[KEY_OF[table]])] = position
-    if len(last) == sum(1 for table, _, _ in batch if table in UPSERT_TABLES):
-        return batch  # nothing superseded
     return [
         item
         for position, item in enumerate(batch)

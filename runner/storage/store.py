@@ -65,12 +65,7 @@ class ArtifactStore:
             await self._backend.put(local_path, key, content_type=content_type)
             if move:
                 local_path.unlink(missing_ok=True)
-        return StoredObject(
-            uri=self._backend.uri_for(key),
-            key=key,
-            public_url=self.public_url(key),
-            local_path=final_path,
-        )
+        return self._stored(key, final_path)
 
     async def put_bytes(self, data: bytes, key: str, *, content_type: str) -> StoredObject:
         """Store ``data`` under ``key`` (for artifacts already in memory, such as text)."""
@@ -80,17 +75,24 @@ class ArtifactStore:
             final_path = await self._backend.put_bytes(data, key)
         else:
             await self._backend.put_bytes(data, key, content_type=content_type)
+        return self._stored(key, final_path)
+
+    def _stored(self, key: str, local_path: Path | None) -> StoredObject:
+        """What a put returns, for a ``key`` the put has already checked."""
         return StoredObject(
             uri=self._backend.uri_for(key),
             key=key,
-            public_url=self.public_url(key),
-            local_path=final_path,
+            public_url=self._public_url_of(key),
+            local_path=local_path,
         )
 
     def public_url(self, key: str) -> str | None:
+        return self._public_url_of(check_key(key))
+
+    def _public_url_of(self, key: str) -> str | None:
         if self._public_base is None:
             return None
-        return f"{self._public_base}/{quote(check_key(key), safe='/')}"
+        return f"{self._public_base}/{quote(key, safe='/')}"
 
     async def exists(self, uri: str) -> bool:
         return await self._backend.exists(uri)
