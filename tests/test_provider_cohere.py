@@ -11,7 +11,6 @@ from runner.errors import (
     CredentialsError,
     MediamixError,
     PermanentError,
-    RateLimitedError,
     TransientError,
 )
 from runner.providers.cohere import CohereProvider, chat_result, reclassify_error
@@ -106,27 +105,6 @@ def test_safety_rejection_is_permanent(fake: FakeProviderServer) -> None:
     with pytest.raises(PermanentError) as caught:
         call(fake)
     assert "safety system" in str(caught.value)
-
-
-def test_429_is_rate_limited_with_retry_after(fake: FakeProviderServer) -> None:
-    fake.state.inject("429", retry_after=4)
-    with pytest.raises(RateLimitedError) as caught:
-        call(fake)
-    assert caught.value.retry_after == 4
-
-
-@pytest.mark.parametrize("fault", ["500", "503", "drop", "truncate", "malformed_json"])
-def test_server_and_transport_failures_are_transient(fake: FakeProviderServer, fault: str) -> None:
-    fake.state.inject(fault)
-    with pytest.raises(TransientError):
-        call(fake)
-
-
-def test_stall_past_the_timeout_is_transient(fake: FakeProviderServer) -> None:
-    fake.state.inject("stall", delay_s=10)
-    with pytest.raises(TransientError) as caught:
-        call(fake, timeout=0.3)
-    assert "timed out" in str(caught.value)
 
 
 @pytest.mark.parametrize("fault", [*FAILING_FAULTS, "content_policy", "empty_data"])

@@ -111,20 +111,6 @@ def test_character_quota_exhausted_drops_the_account(fake: FakeProviderServer) -
     assert caught.value.code == "insufficient_quota"
 
 
-@pytest.mark.parametrize("fault", ["500", "drop", "truncate"])
-def test_server_and_transport_failures_are_transient(fake: FakeProviderServer, fault: str) -> None:
-    fake.state.inject(fault)
-    with pytest.raises(TransientError):
-        call(fake)
-
-
-def test_stall_past_the_timeout_is_transient(fake: FakeProviderServer) -> None:
-    fake.state.inject("stall", delay_s=10)
-    with pytest.raises(TransientError) as caught:
-        call(fake, timeout=0.3)
-    assert "timed out" in str(caught.value)
-
-
 @pytest.mark.parametrize("fault", [*FAILING_FAULTS, "empty_data"])
 def test_the_key_appears_in_no_error(fake: FakeProviderServer, fault: str) -> None:
     fake.state.inject(fault, delay_s=5, retry_after=3)

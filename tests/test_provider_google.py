@@ -270,20 +270,6 @@ def test_retry_delay_durations(raw: str, seconds: float | None) -> None:
     assert parse_duration(raw) == seconds
 
 
-@pytest.mark.parametrize("fault", ["500", "503", "drop", "truncate", "malformed_json"])
-def test_server_and_transport_failures_are_transient(fake: FakeProviderServer, fault: str) -> None:
-    fake.state.inject(fault)
-    with pytest.raises(TransientError):
-        call(fake, "text")
-
-
-def test_stall_past_the_timeout_is_transient(fake: FakeProviderServer) -> None:
-    fake.state.inject("stall", delay_s=10)
-    with pytest.raises(TransientError) as caught:
-        call(fake, "image", timeout=0.3)
-    assert "timed out" in str(caught.value)
-
-
 # -- secrets --------------------------------------------------------------------------------
 
 

@@ -263,20 +263,6 @@ def test_529_is_rate_limited_overloaded(fake: FakeProviderServer) -> None:
     assert caught.value.code == "overloaded"
 
 
-@pytest.mark.parametrize("fault", ["500", "503", "drop", "truncate", "malformed_json"])
-def test_server_and_transport_failures_are_transient(fake: FakeProviderServer, fault: str) -> None:
-    fake.state.inject(fault, path_contains="/images")
-    with pytest.raises(TransientError):
-        call(fake, "image", "dall-e-2")
-
-
-def test_stall_past_the_timeout_is_transient(fake: FakeProviderServer) -> None:
-    fake.state.inject("stall", delay_s=10)
-    with pytest.raises(TransientError) as caught:
-        call(fake, "text", "gpt-4o", timeout=0.3)
-    assert "timed out" in str(caught.value)
-
-
 def test_truncated_speech_stream_is_transient(fake: FakeProviderServer) -> None:
     fake.state.inject("truncate", path_contains="/audio/speech")
     with pytest.raises(TransientError):
