@@ -262,9 +262,26 @@ def _problem(exc: yaml.YAMLError) -> str:
 
 
 def _check_depth(text: str, file: str) -> None:
-    """Refuse absurdly deep nesting before composing (see MAX_DEPTH)."""
+    """Refuse absurdly deep nesting before composing (see MAX_DEPTH).
+
+    libyaml 0.2.5+ (bundled in PyYAML 6.0.2+ wheels) refuses nesting past 1,000 levels
+    with its own wording, and its scanner reads a flow collection's tokens ahead of the
+    events this loop sees. So when it speaks first, the depth is measured again with the
+    pure-Python parser, which has no such limit and never recurses, and mediamix's own
+    message (at the level that crossed MAX_DEPTH) is what the user reads.
+    """
+    try:
+        _check_depth_with(text, file, _Loader)
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" not in str(exc.problem) or _Loader is yaml.SafeLoader:
+            raise
+        _check_depth_with(text, file, yaml.SafeLoader)
+        raise
+
+
+def _check_depth_with(text: str, file: str, loader: type[Any]) -> None:
     depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in yaml.parse(text, Loader=loader):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
