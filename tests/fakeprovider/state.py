@@ -94,6 +94,9 @@ class FakeState:
         self.latency_s: float = 0.0
         #: Default for new tasks.
         self.polls_until_done: int = 2
+        #: Usage fields (the vendor's own names) to report in every text answer instead
+        #: of the real counts: hostile values such as 2**64, "12", -5 or NaN.
+        self.usage: dict[str, Any] = {}
         self._ids = itertools.count(1)
 
     # -- faults ---------------------------------------------------------------------------
@@ -232,3 +235,4 @@ class FakeState:
             self._rate_hits.clear()
             self.latency_s = 0.0
             self.polls_until_done = 2
+            self.usage = {}

@@ -86,11 +86,14 @@ async def chat(request: web.Request, model: str | None) -> web.Response:
             "created": int(time.time()),
             "model": model,
             "choices": choices,
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
+            "usage": wire.usage(
+                request,
+                {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            ),
         }
     )
 
