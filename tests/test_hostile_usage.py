@@ -106,7 +106,7 @@ def test_every_token_adapter_goes_through_the_same_check(
     fake.state.usage = {field: "12"}
     rows = write_rows(tmp_path / "rows.jsonl", 1)
 
-    code, out, err = mediamix(capsys, "-C", str(project.root), "batch", "notes", str(rows))
+    code, _, err = mediamix(capsys, "-C", str(project.root), "batch", "notes", str(rows))
     assert code == 0, err
     events = query(project.root, "SELECT message FROM events WHERE kind = 'usage_dropped'")
     assert len(events) == 1
