@@ -102,10 +102,7 @@ class ArtifactStore:
         if not isinstance(self._backend, LocalBackend):
             self._backend.path_for(uri)  # still refuse URIs that are not this store's
             return None
-        path = self._backend.path_for(uri)
-        if not await self._backend.exists(uri):
-            raise StorageError(f"artifact {uri} does not exist")
-        return path
+        return await self._backend.local_path(uri)
 
     async def read_bytes(self, uri: str) -> bytes:
         """The whole object: meant for small artifacts (text, JSON), not for video."""
