@@ -19,6 +19,7 @@ from runner.batch import (
     prepare_batch,
 )
 from runner.cli.boundary import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from runner.cli.notices import warn_about_keys
 from runner.cli.output import to_json
 from runner.engine.api import load
 from runner.engine.results import RunResult
@@ -238,6 +239,7 @@ def batch_cmd(
       130  interrupted (Ctrl-C: dispatch stops, running rows finish; again: they are cancelled)
     """
     ws = load(ctx.obj.get("project"))
+    warn_about_keys(ws)
     if resume not in (None, LATEST) and Path(resume).exists():
         raise UsageError(
             f"--resume took {resume!r} as a batch id; "

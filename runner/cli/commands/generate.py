@@ -7,6 +7,7 @@ import json
 
 import click
 
+from runner.cli.notices import warn_about_keys
 from runner.cli.progress import ProgressPrinter
 from runner.cli.render import print_plan, print_result
 from runner.engine.api import load, one_shot_plan, run_plan
@@ -59,6 +60,7 @@ def generate_cmd(
       mediamix generate -t text -p "Name three moons of Jupiter" --workflow adaptive
     """
     ws = load(ctx.obj.get("project"))
+    warn_about_keys(ws)
     plan = one_shot_plan(
         ws,
         media_type=media_type,

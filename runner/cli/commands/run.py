@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from runner.cli.inputs import parse_inputs
+from runner.cli.notices import warn_about_keys
 from runner.cli.progress import ProgressPrinter
 from runner.cli.render import print_plan, print_result
 from runner.engine.api import load, plan_pipeline, run_plan
@@ -86,6 +87,7 @@ def run_cmd(
     1 some failed, 2 bad input or configuration, 130 interrupted.
     """
     ws = load(ctx.obj.get("project"))
+    warn_about_keys(ws)
     values: dict[str, Any] = parse_inputs(inputs, inputs_file)
     plan = plan_pipeline(pipeline, ws, values, workflow=workflow)
     if dry_run:
