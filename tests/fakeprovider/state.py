@@ -97,6 +97,8 @@ class FakeState:
         #: Usage fields (the vendor's own names) to report in every text answer instead
         #: of the real counts: hostile values such as 2**64, "12", -5 or NaN.
         self.usage: dict[str, Any] = {}
+        #: The text every OpenAI chat answer carries instead of the echo (None: the echo).
+        self.reply: str | None = None
         self._ids = itertools.count(1)
 
     # -- faults ---------------------------------------------------------------------------
@@ -236,3 +238,4 @@ class FakeState:
             self.latency_s = 0.0
             self.polls_until_done = 2
             self.usage = {}
+            self.reply = None
