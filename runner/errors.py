@@ -165,14 +165,17 @@ class SecretRedactor:
     def __init__(self) -> None:
         self._secrets: set[str] = set()
         self._ordered: tuple[str, ...] = ()
+        #: Values given to add(), as given.
+        self._added: set[str] = set()
 
     def add(self, secret: str | None) -> None:
         """Remember ``secret`` in every form a request may carry it, and so a vendor may
         echo it: as read, trimmed (keys are sent trimmed) and percent-encoded (a key with
         ``+`` or ``/`` in a query string or form). No adapter sends a key base64-encoded
         (no Basic auth), so that form is not needed."""
-        if not secret:
-            return
+        if not secret or secret in self._added:
+            return  # every request registers its key: the second time costs a set lookup
+        self._added.add(secret)
         trimmed = secret.strip()
         forms = {secret, trimmed, quote(trimmed, safe=""), quote_plus(trimmed)}
         # Very short values would blank out ordinary words; real keys are long.

@@ -98,6 +98,9 @@ USAGE_CAPS: dict[str, float] = {
     "seconds": 86_400.0,
 }
 _INTEGRAL = ("input_tokens", "output_tokens", "images", "characters")
+_COUNT_CAP = USAGE_CAPS["input_tokens"]
+_IMAGES_CAP = USAGE_CAPS["images"]
+_SECONDS_CAP = USAGE_CAPS["seconds"]
 
 
 @dataclass
@@ -118,6 +121,17 @@ class Usage:
     dropped: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
+        if (
+            _sane(self.input_tokens, _COUNT_CAP)
+            and _sane(self.output_tokens, _COUNT_CAP)
+            and _sane(self.images, _IMAGES_CAP)
+            and _sane(self.characters, _COUNT_CAP)
+            and (
+                self.seconds is None
+                or (type(self.seconds) in (int, float) and 0 <= self.seconds <= _SECONDS_CAP)
+            )
+        ):
+            return  # the fast path: what every sane vendor sends
         problems: list[str] = []
         for name in _INTEGRAL:
             value = getattr(self, name)
@@ -140,6 +154,10 @@ class Usage:
 
     def as_dict(self) -> dict[str, float | int]:
         return {k: v for k, v in self.__dict__.items() if v is not None and k != "dropped"}
+
+
+def _sane(value: object, cap: float) -> bool:
+    return value is None or (type(value) is int and 0 <= value <= cap)
 
 
 def _checked_count(value: object, cap: float, *, integral: bool) -> tuple[Any, str | None]:
