@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from tests.tool_cache import CACHE
+
 VERSION = "2.0.0"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mediamix-tests"
 
 
 def server_script() -> Path:
