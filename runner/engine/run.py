@@ -344,7 +344,7 @@ class Engine:
             cap = ws.project.max_cost_usd
         store = store or ArtifactStore(ws.project.storage, project_root=ws.project.root)
         state = ws.project.root / ".mediamix"
-        self._claims = Claims(state / "claims", store)
+        self._claims = Claims(state / "claims", store) if self.options.claim_jobs else None
         self.services = Services(
             ws=ws,
             pool=AccountPool(ws.accounts),
@@ -377,7 +377,8 @@ class Engine:
             await self.services.http.aclose()
             self.services.http = None
         self.services.sink.flush()
-        self._claims.close()
+        if self._claims is not None:
+            self._claims.close()
         self._scratch.close()
 
     async def __aenter__(self) -> Engine:
