@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from runner.config.project import Workspace
 from runner.engine.accounts import AccountPool
 from runner.engine.outputs import ArtifactOutput
+from runner.engine.stopping import Stopper
 from runner.errors import BudgetExceeded
 from runner.runlog.records import (
     RECENT_ATTEMPTS,
@@ -32,6 +33,8 @@ from runner.storage import ArtifactStore
 if TYPE_CHECKING:
     import httpx
 
+    from runner.engine.claims import Claims
+    from runner.engine.parking import ParkingLot
     from runner.storage.local_copies import LocalCopies
 
 
@@ -40,7 +43,7 @@ class Progress:
     """One thing worth telling a person watching the run (the CLI decides how)."""
 
     #: step_started | job_started | job_finished | attempt_failed | waiting | skipped |
-    #: run_finished
+    #: run_finished | notice (a one-line message about the run itself, e.g. the run log)
     kind: str
     step_id: str | None = None
     job_id: str | None = None
@@ -74,6 +77,11 @@ class EngineOptions:
     #: Flush the run log as each run ends. A batch turns it off: its writer flushes every
     #: half second anyway, and a file plus fsync per row would cost more than the row.
     flush_each_run: bool = True
+    #: Shared with whoever may stop the run (signal handlers, the server's cancel).
+    stopper: Stopper = field(default_factory=Stopper)
+    #: Claim idempotency keys across processes (one payment per job). ``verify`` turns it
+    #: off: the matrix wants each case made afresh, even when two cases share a key.
+    claim_jobs: bool = True
 
 
 class Budget:
@@ -207,6 +215,10 @@ class Services:
     #: idempotency key -> vendor task id of an accepted long-running job (resume).
     resume_tasks: dict[str, ResumeTask] = field(default_factory=dict)
     reuse: ReuseLookup | None = None
+    #: Who runs which idempotency key right now, across processes (one payment per job).
+    claims: Claims | None = None
+    #: Paid answers whose storage failed, kept for the next run with the same key.
+    parking: ParkingLot | None = None
 
     def event(
         self,
@@ -230,6 +242,17 @@ class Services:
                 data=data,
             )
         )
+
+    def may_dispatch(self) -> None:
+        """Raise DispatchStopped unless a new paid call may start now: not while the run
+        is stopping, and not while the run log cannot record what the call would buy."""
+        stopper = self.options.stopper
+        if stopper.kind is None:
+            problem = self.sink.problem()
+            if problem is None:
+                return
+            stopper.soft("runlog", f"the run log cannot be written ({problem})")
+        stopper.check()
 
     async def http_client(self) -> httpx.AsyncClient:
         if self.http is None:

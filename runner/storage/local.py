@@ -132,6 +132,15 @@ class LocalBackend:
         if move:
             source.unlink(missing_ok=True)
 
+    def rename(self, source_key: str, key: str) -> None:
+        """Rename ``source_key`` to ``key``, both in one folder, without following links
+        (raises FileNotFoundError when there is nothing to rename)."""
+        folders, name = split_key(key)
+        source_folders, source_name = split_key(source_key)
+        assert source_folders == folders, "a rename stays within its folder"
+        with self._folder(folders, create=False) as folder:
+            os.replace(source_name, name, src_dir_fd=folder, dst_dir_fd=folder)
+
     async def exists(self, uri: str) -> bool:
         return await asyncio.to_thread(self._exists, self._key_of(uri))
 
