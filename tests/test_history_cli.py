@@ -369,7 +369,7 @@ def test_exit_codes_through_the_real_entry_point(history: History) -> None:
     assert "--since 'last tuesday'" in bad_since.stderr
 
     missing = history.mediamix("jobs", "show", "no-such-job")
-    assert missing.returncode == 1
+    assert missing.returncode == 2  # bad input, as the README's exit codes say
     assert missing.stderr.strip() == (
         "mediamix: error: no job with an id starting 'no-such-job' in the run log"
     )

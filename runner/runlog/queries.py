@@ -265,10 +265,11 @@ class Queries:
             "SELECT job_id FROM jobs WHERE starts_with(job_id, ?) ORDER BY job_id LIMIT 6", [ref]
         )
         if not matches:
-            raise RunLogError(f"no job with an id starting {ref!r} in the run log")
+            # A job id that is not there is bad input (exit 2), not a failed job.
+            raise UsageError(f"no job with an id starting {ref!r} in the run log")
         if len(matches) > 1 and matches[0]["job_id"] != ref:
             shown = ", ".join(m["job_id"] for m in matches[:5])
-            raise RunLogError(f"job id prefix {ref!r} is ambiguous: {shown}, ...; give more of it")
+            raise UsageError(f"job id prefix {ref!r} is ambiguous: {shown}, ...; give more of it")
         job_id = matches[0]["job_id"]
         job = self._rows(
             "SELECT j.* EXCLUDE (seq, attempts), j.attempts AS attempt_count, r.pipeline "

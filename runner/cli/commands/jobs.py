@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from runner.cli.commands.log import log_option, runlog_for
-from runner.cli.output import emit, format_cell, render_table, to_json, usd
+from runner.cli.output import emit, format_cell, ms, render_table, to_json, usd
 from runner.runlog.queries import JobFilter
 from runner.runlog.since import parse_since
 
@@ -80,7 +80,8 @@ def jobs_cmd(
     if as_json:
         emit(to_json(rows))
         return
-    emit(render_table(rows, LIST_COLUMNS, {"job_id": _short_id, "cost_usd": usd}))
+    formatters = {"job_id": _short_id, "cost_usd": usd, "latency_ms": ms}
+    emit(render_table(rows, LIST_COLUMNS, formatters))
 
 
 @jobs_cmd.command("show")

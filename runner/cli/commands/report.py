@@ -8,12 +8,16 @@ from pathlib import Path
 import click
 
 from runner.cli.commands.log import log_option, runlog_for
-from runner.cli.output import emit, percent, render, usd
+from runner.cli.output import emit, latency_formatters, percent, render, usd
 from runner.runlog.html_report import render_report_html
 from runner.runlog.queries import REPORT_BY
 from runner.runlog.since import parse_since
 
-_FORMATTERS = {"success_rate": percent, "cost_usd": usd}
+_FORMATTERS = {
+    "success_rate": percent,
+    "cost_usd": usd,
+    **latency_formatters(("p50_latency_ms", "p95_latency_ms")),
+}
 
 
 @click.command("report")
