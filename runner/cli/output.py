@@ -106,7 +106,7 @@ def _column_number_format(rows: Sequence[Row], col: str) -> Formatter | None:
     values = [row.get(col) for row in rows]
     numbers = [v for v in values if isinstance(v, float)]
     if not numbers or any(
-        v is not None and not isinstance(v, int | float) or isinstance(v, bool) for v in values
+        (v is not None and not isinstance(v, int | float)) or isinstance(v, bool) for v in values
     ):
         return None
     largest = max(abs(v) for v in numbers)

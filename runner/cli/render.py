@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from runner.engine import offline
 from runner.engine.plan import Plan
-from runner.engine.results import RunResult
+from runner.engine.results import JobResult, RunResult
 
 
 def _duration(seconds: float) -> str:
@@ -38,6 +39,11 @@ def print_plan(plan: Plan) -> None:
     click.echo(f"worst case for the whole run (critical path): {_duration(info['worst_case_s'])}")
 
 
+def _where(job: JobResult) -> str:
+    """A job as progress names it: the step, and its for_each item counted from 1."""
+    return job.step_id + (f" #{job.item_number}" if job.item_number is not None else "")
+
+
 def print_result(result: RunResult) -> None:
     for step_id, artifact in result.artifacts:
         click.echo(
@@ -45,10 +51,46 @@ def print_result(result: RunResult) -> None:
         )
     failed = [j for j in result.jobs if j.status == "failed"]
     for job in failed:
-        click.echo(f"{job.step_id}: FAILED: {job.error}", err=True)
+        click.echo(f"{_where(job)}: FAILED: {job.error}", err=True)
+    for job, warning in result.warnings:
+        click.echo(f"{_where(job)}: warning: {warning}", err=True)
     cost = f", cost ${result.cost_usd:.4f}" if result.cost_usd else ""
+    reused = f", {result.reused} reused" if result.reused else ""
     click.echo(
-        f"run {result.run_id}: {result.status} ({result.succeeded} job(s) succeeded, "
+        f"run {result.run_id}: {result.status} ({result.succeeded} job(s) succeeded{reused}, "
         f"{result.failed} failed{cost})",
         err=True,
     )
+    if result.reused:
+        click.echo(
+            f"reused {result.reused} earlier identical job(s) whose files still exist: "
+            "nothing called, nothing paid (--no-reuse makes new ones)",
+            err=True,
+        )
+    print_offline(result)
+
+
+def print_offline(result: RunResult) -> None:
+    """Which steps local generators served, what they stood in for, and what to set."""
+    steps = offline.offline_steps(result.jobs)
+    if not steps:
+        return
+    made = result.succeeded
+    click.echo(
+        f"served offline: {result.offline_jobs} of {made} job(s) made by mediamix's local "
+        "generators, not by a vendor:",
+        err=True,
+    )
+    rows = []
+    for step in steps:
+        jobs = [j for j in result.jobs if j.step_id == step["step_id"] and j.offline]
+        name = step["step_id"] + (f" ×{step['jobs']}" if step["jobs"] > 1 else "")
+        rows.append((name, ", ".join(step["served_by"]), offline.why_offline(jobs[0])))
+    width = max(len(r[0]) for r in rows)
+    by_width = max(len(r[1]) for r in rows)
+    for name, by, why in rows:
+        click.echo(f"  {name:<{width}}  {by:<{by_width}}  {why}", err=True)
+    for missing in offline.missing_keys(result.jobs):
+        click.echo(f"set {missing['env']} to use {', '.join(missing['candidates'])}", err=True)
+    for hint in offline.other_hints(result.jobs):
+        click.echo(hint, err=True)

@@ -332,7 +332,9 @@ class PipelineRun:
         started = utcnow()
         t0 = time.perf_counter()
         sv.sink.write(self._job_record(job, "running", started))
-        sv.progress(Progress("job_started", job.plan.id, job.job_id, job.plan.media_type))
+        sv.progress(
+            Progress("job_started", job.plan.id, job.job_id, job.plan.media_type, job.where)
+        )
         if sv.reuse is not None:
             reused = await sv.reuse(job.key)
             if reused is not None:
@@ -377,6 +379,10 @@ class PipelineRun:
             attempts=job.attempts,
             cost_usd=cost,
             key=job.key,
+            provider=winner.spec.provider,
+            model=winner.spec.model,
+            skipped=job.skipped,
+            warnings=job.warnings,
         )
         self.results.append(result)
         sv.progress(
@@ -385,7 +391,13 @@ class PipelineRun:
                 job.plan.id,
                 job.job_id,
                 artifacts[0].url if artifacts else "",
-                {"status": "succeeded", "cost_usd": cost},
+                {
+                    "status": "succeeded",
+                    "cost_usd": cost,
+                    "served_by": result.served_by,
+                    "offline": result.offline,
+                    "item_number": result.item_number,
+                },
             )
         )
         return result
@@ -408,7 +420,15 @@ class PipelineRun:
             reused=True,
         )
         self.results.append(result)
-        self.sv.progress(Progress("skipped", job.plan.id, job.job_id, reason, {"status": "reused"}))
+        self.sv.progress(
+            Progress(
+                "skipped",
+                job.plan.id,
+                job.job_id,
+                reason,
+                {"status": "reused", "item_number": result.item_number},
+            )
+        )
         return result
 
     def _job_failed(self, job: Job, started: datetime, t0: float, exc: Exception) -> JobResult:
@@ -434,10 +454,18 @@ class PipelineRun:
             error_class=klass,
             attempts=job.attempts,
             key=job.key,
+            skipped=job.skipped,
+            warnings=job.warnings,
         )
         self.results.append(result)
         self.sv.progress(
-            Progress("job_finished", job.plan.id, job.job_id, message, {"status": "failed"})
+            Progress(
+                "job_finished",
+                job.plan.id,
+                job.job_id,
+                message,
+                {"status": "failed", "item_number": result.item_number},
+            )
         )
         return result
 
