@@ -95,6 +95,8 @@ class PipelineRun:
             "steps": Names(self.outputs),
             "item": item,
             "item_index": index,
+            # Counted from 1, as files (cards-2.png), progress and `jobs show` number items.
+            "item_number": None if index is None else index + 1,
             "run": {"id": self.run_id, "started_at": self.started_at.isoformat()},
             "pipeline": {"name": self.plan.pipeline.name},
         }
@@ -481,6 +483,7 @@ class PipelineRun:
             step_id=job.plan.id,
             item_suffix=item_suffix,
             item_index=job.item_index if job.item_index is not None else "",
+            item_number=job.item_index + 1 if job.item_index is not None else "",
             ext=produced.extension or "bin",
             pipeline=self.plan.pipeline.name,
             job_id=job.job_id,

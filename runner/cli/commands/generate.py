@@ -10,6 +10,7 @@ import click
 from runner.cli.progress import ProgressPrinter
 from runner.cli.render import print_plan, print_result
 from runner.engine.api import load, one_shot_plan, run_plan
+from runner.engine.dryrun import describe_plan
 from runner.engine.services import EngineOptions
 from runner.providers.base import MEDIA_TYPES
 
@@ -68,7 +69,11 @@ def generate_cmd(
         max_attempts=max_attempts,
     )
     if dry_run:
-        print_plan(plan)
+        described = describe_plan(plan, ws)
+        if as_json:
+            click.echo(json.dumps(described, indent=2, default=str))
+        else:
+            print_plan(described)
         return
     options = EngineOptions(seed=seed, max_cost_usd=max_cost)
     result = asyncio.run(

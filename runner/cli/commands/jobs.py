@@ -23,6 +23,13 @@ def _short_id(value: Any) -> str:
     return "-" if value is None else str(value)[:12]
 
 
+def step_item(job: dict[str, Any]) -> str:
+    """The step, and its for_each item counted from 1 as its files are: ``cards #2`` made
+    ``cards-2.png`` (the run log's item_index column is the 0-based position, 1 here)."""
+    index = job.get("item_index")
+    return f"{job['step_id']} #{index + 1}" if index is not None else str(job["step_id"])
+
+
 class _JobsGroup(click.Group):
     """``mediamix jobs ID`` means ``mediamix jobs show ID``: a job id is never a command."""
 
@@ -81,7 +88,8 @@ def jobs_cmd(
         emit(to_json(rows))
         return
     formatters = {"job_id": _short_id, "cost_usd": usd, "latency_ms": ms}
-    emit(render_table(rows, LIST_COLUMNS, formatters))
+    shown = [{**row, "step_id": step_item(row)} for row in rows]
+    emit(render_table(shown, LIST_COLUMNS, formatters))
 
 
 @jobs_cmd.command("show")
@@ -141,9 +149,7 @@ def _event_line(e: dict[str, Any]) -> str:
 
 def render_job(job: dict[str, Any]) -> str:
     """A job as people read it: header, artifacts, then attempts and events by time."""
-    where = f"{job['step_id']}" + (
-        f"[{job['item_index']}]" if job.get("item_index") is not None else ""
-    )
+    where = step_item(job)
     lines = [
         f"job {job['job_id']}  {job['status']}  {job['media_type']}  step {where}"
         + (f"  preset {job['preset']}" if job.get("preset") else "")

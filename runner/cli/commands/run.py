@@ -12,6 +12,7 @@ from runner.cli.inputs import parse_inputs
 from runner.cli.progress import ProgressPrinter
 from runner.cli.render import print_plan, print_result
 from runner.engine.api import load, plan_pipeline, run_plan
+from runner.engine.dryrun import describe_plan
 from runner.engine.services import EngineOptions
 
 
@@ -89,10 +90,11 @@ def run_cmd(
     values: dict[str, Any] = parse_inputs(inputs, inputs_file)
     plan = plan_pipeline(pipeline, ws, values, workflow=workflow)
     if dry_run:
+        described = describe_plan(plan, ws)
         if as_json:
-            click.echo(json.dumps(plan.describe(), indent=2, default=str))
+            click.echo(json.dumps(described, indent=2, default=str))
         else:
-            print_plan(plan)
+            print_plan(described)
         return
     options = EngineOptions(seed=seed, concurrency=concurrency, max_cost_usd=max_cost)
     printer = ProgressPrinter(quiet=quiet or as_json, verbose=verbose)

@@ -14,7 +14,7 @@ the length and sections the brief asks for (or ``params.sections``), the audienc
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.errors import PermanentError
@@ -67,14 +67,14 @@ async def generate(request: GenerationRequest) -> GenerationResult:
     )
 
 
-def _optional_str(params: dict[str, Any], name: str) -> str | None:
+def _optional_str(params: Mapping[str, Any], name: str) -> str | None:
     value = params.get(name)
     if value is not None and not isinstance(value, str):
         raise PermanentError(f"params.{name} must be a string, not {value!r}")
     return value
 
 
-def _sections_param(params: dict[str, Any]) -> list[str] | None:
+def _sections_param(params: Mapping[str, Any]) -> list[str] | None:
     value = params.get("sections")
     if value is None:
         return None
