@@ -42,7 +42,11 @@ EVENTS = [
         {"status": "succeeded", "item_number": 2, "served_by": "local/card", "offline": True},
     ),
     Progress(
-        "skipped", "cards", "j2", "already succeeded earlier", {"status": "reused", "item_number": 1}
+        "skipped",
+        "cards",
+        "j2",
+        "already succeeded earlier",
+        {"status": "reused", "item_number": 1},
     ),
     Progress("warning", "cards", "j3", "openai/dall-e-2 returned 1 of 3", {"item_number": 3}),
     Progress(

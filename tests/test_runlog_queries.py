@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from runlog_sample import OLD, T0, write_sample
 
-from runner.errors import RunLogError, UsageError
+from runner.errors import UsageError
 from runner.runlog.queries import JobFilter
 from runner.runlog.records import CandidateStats, ResumeTask
 from runner.runlog.since import parse_since

@@ -15,6 +15,7 @@ from runner.config.schema_check import did_you_mean
 from runner.config.yamlsource import Positions, YamlDocument
 from runner.engine.plan import Plan, build_plan
 from runner.engine.results import RunResult
+from runner.engine.reuse import ReuseIndex, load_succeeded
 from runner.engine.run import Engine, History
 from runner.engine.services import EngineOptions, ProgressCallback
 from runner.errors import UsageError
@@ -76,11 +77,18 @@ async def run_plan(
     progress: ProgressCallback | None = None,
     runlog_dir: str | os.PathLike[str] | None = None,
     run_id: str | None = None,
+    reuse: bool = False,
 ) -> RunResult:
+    """Run ``plan``, recording everything. With ``reuse``, a job whose idempotency key
+    already succeeded (and whose files still exist) hands back those files instead of
+    calling anything, as batches always do."""
     runlog = open_runlog(ws, runlog_dir)
     history = await asyncio.to_thread(history_for, plan, runlog)
+    earlier = await asyncio.to_thread(load_succeeded, runlog, plan.pipeline.name) if reuse else None
     with runlog.writer() as sink:
         async with Engine(ws, sink, options=options, history=history, progress=progress) as engine:
+            if earlier:
+                engine.services.reuse = ReuseIndex(earlier, engine.services.store).lookup
             return await engine.run(plan, run_id=run_id)
 
 

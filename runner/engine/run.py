@@ -25,6 +25,7 @@ from runner.engine.attempts import Job, Produced, error_class
 from runner.engine.outputs import ArtifactOutput, StepOutput
 from runner.engine.plan import Plan, StepPlan
 from runner.engine.results import JobResult, RunResult
+from runner.engine.reuse import vendor_instead_of_offline
 from runner.engine.scratch import Scratch
 from runner.engine.services import (
     Budget,
@@ -339,7 +340,7 @@ class PipelineRun:
         )
         if sv.reuse is not None:
             reused = await sv.reuse(job.key)
-            if reused is not None:
+            if reused is not None and not self._vendor_now_available(job, reused):
                 return self._job_reused(job, started, reused)
         if self.stop_dispatch:
             return self._job_failed(job, started, t0, sv.budget.exhausted_error())
@@ -403,6 +404,19 @@ class PipelineRun:
             )
         )
         return result
+
+    def _vendor_now_available(self, job: Job, earlier: list[ArtifactOutput]) -> bool:
+        vendor = vendor_instead_of_offline(self.sv.pool, job.plan.candidates, earlier)
+        if vendor is not None:
+            self.sv.event(
+                self.run_id,
+                "reuse_declined",
+                f"an earlier offline result exists, but {vendor.label} can run now: "
+                "making the job again",
+                job_id=job.job_id,
+                candidate=vendor.label,
+            )
+        return vendor is not None
 
     def _job_reused(
         self, job: Job, started: datetime, artifacts: list[ArtifactOutput]

@@ -37,6 +37,13 @@ from runner.providers.base import MEDIA_TYPES
 @click.option("--seed", type=int, help="Seed for weighted/adaptive choices.")
 @click.option("--max-cost", type=click.FloatRange(0), help="Stop before spending more USD.")
 @click.option("--dry-run", is_flag=True, help="Show the candidates in order; call nothing.")
+@click.option(
+    "--reuse/--no-reuse",
+    default=True,
+    show_default=True,
+    help="Reuse an earlier identical job that succeeded and whose files still exist, "
+    "instead of paying for it again (--no-reuse: always make new ones).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_context
 def generate_cmd(
@@ -49,6 +56,7 @@ def generate_cmd(
     seed: int | None,
     max_cost: float | None,
     dry_run: bool,
+    reuse: bool,
     as_json: bool,
 ) -> None:
     """Generate one artifact: mediamix's original one-shot generation.
@@ -58,6 +66,10 @@ def generate_cmd(
       mediamix generate --type image --prompt "a red bicycle, flat illustration"
       mediamix generate -t audio -p "Welcome aboard." --preset speech-simple
       mediamix generate -t text -p "Name three moons of Jupiter" --workflow adaptive
+      mediamix generate -t image -p "a red bicycle" --no-reuse   # another take
+
+    The same request a second time hands back the first one's file (nothing is called
+    or paid) while that file exists; --no-reuse makes a new one.
     """
     ws = load(ctx.obj.get("project"))
     plan = one_shot_plan(
@@ -77,7 +89,7 @@ def generate_cmd(
         return
     options = EngineOptions(seed=seed, max_cost_usd=max_cost)
     result = asyncio.run(
-        run_plan(plan, ws, options=options, progress=ProgressPrinter(quiet=as_json))
+        run_plan(plan, ws, options=options, progress=ProgressPrinter(quiet=as_json), reuse=reuse)
     )
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))

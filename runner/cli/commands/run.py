@@ -54,6 +54,13 @@ from runner.engine.services import EngineOptions
     type=click.Path(file_okay=False),
     help="Run-log directory (default: the project's).",
 )
+@click.option(
+    "--reuse/--no-reuse",
+    default=True,
+    show_default=True,
+    help="Reuse an earlier identical job that succeeded and whose files still exist, "
+    "instead of paying for it again (--no-reuse: always make new ones).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Show only failures while running.")
 @click.option(
@@ -71,6 +78,7 @@ def run_cmd(
     concurrency: int | None,
     max_cost: float | None,
     log_dir: str | None,
+    reuse: bool,
     as_json: bool,
     quiet: bool,
     verbose: bool,
@@ -83,8 +91,12 @@ def run_cmd(
       mediamix run pipelines/explainer.yaml -i topic="black holes" -i sections=Mass,Light
       mediamix run pipelines/image.yaml --dry-run
 
-    Prints each artifact's path or URL at the end. Exit status: 0 every job succeeded,
-    1 some failed, 2 bad input or configuration, 130 interrupted.
+    Prints each artifact's path or URL at the end, which steps local generators served
+    (and the key that would enable each skipped vendor), and how many jobs were reused.
+    A job identical to one that already succeeded (same step, resolved config, prompt
+    and inputs) whose files still exist is reused, not paid for again; --no-reuse makes
+    new ones. Exit status: 0 every job succeeded (or was reused), 1 some failed, 2 bad
+    input or configuration, 130 interrupted.
     """
     ws = load(ctx.obj.get("project"))
     values: dict[str, Any] = parse_inputs(inputs, inputs_file)
@@ -98,7 +110,9 @@ def run_cmd(
         return
     options = EngineOptions(seed=seed, concurrency=concurrency, max_cost_usd=max_cost)
     printer = ProgressPrinter(quiet=quiet or as_json, verbose=verbose)
-    result = asyncio.run(run_plan(plan, ws, options=options, progress=printer, runlog_dir=log_dir))
+    result = asyncio.run(
+        run_plan(plan, ws, options=options, progress=printer, runlog_dir=log_dir, reuse=reuse)
+    )
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
