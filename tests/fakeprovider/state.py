@@ -24,7 +24,7 @@ HTTP_FAULTS = frozenset(
 )
 TRANSPORT_FAULTS = frozenset({"stall", "drop", "truncate", "malformed_json"})
 CONTENT_FAULTS = frozenset(
-    {"blank_image", "silence", "empty_data", "content_policy", "task_failed"}
+    {"blank_image", "silence", "empty_data", "content_policy", "task_failed", "fewer_outputs"}
 )
 FAULTS = HTTP_FAULTS | TRANSPORT_FAULTS | CONTENT_FAULTS
 
