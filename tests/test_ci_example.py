@@ -85,9 +85,10 @@ def rule_violations(text: str) -> list[str]:
                 problems.append(f"{uses}: pin the action to a full commit SHA")
             elif not any(f"uses: {uses} # v" in line for line in lines):
                 problems.append(f"{uses}: say which release the SHA is (# vX.Y.Z)")
-            if uses.startswith("actions/checkout@") and (step.get("with") or {}).get(
-                "persist-credentials"
-            ) is not False:
+            if (
+                uses.startswith("actions/checkout@")
+                and (step.get("with") or {}).get("persist-credentials") is not False
+            ):
                 problems.append("actions/checkout must set persist-credentials: false")
         script = step.get("run")
         if script is None:

@@ -35,6 +35,7 @@ _NAMED_PARTS = re.compile(
     r"\b(?:titled|titles|headed|headings|sections|parts|covering)\s*:?\s*(?P<list>[^\n]+)",
     re.IGNORECASE,
 )
+_PART_WORD = re.compile(r"\b(?:titled|titles|headed|headings|sections|parts|covering)\b", re.I)
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+(?P<item>\S.*?)\s*$")
 _LENGTH = re.compile(
     r"\b(?:about|around|roughly|up to|at most|under|no more than)?\s*\d[\d,]*\s+"
@@ -135,13 +136,17 @@ def asked_sections(brief: str) -> list[str]:
     bullets = [m.group("item") for line in brief.splitlines() if (m := _BULLET.match(line))]
     if len(bullets) >= 2:
         return bullets
-    found = _NAMED_PARTS.search(brief)
-    if found is None:
-        return []
-    text = found.group("list").split(". ")[0].rstrip(". ")
-    items = [p.strip(" \"'“”") for p in re.split(r",\s*|\s+and\s+|;\s*", text)]
-    items = [item for item in items if item]
-    return items if len(items) >= 2 else []
+    # Each keyword in turn ("in parts titled: A, B" names them after the second).
+    for keyword in _PART_WORD.finditer(brief):
+        found = _NAMED_PARTS.match(brief, keyword.start())
+        if found is None:
+            continue
+        text = found.group("list").split(". ")[0].rstrip(". ")
+        items = [p.strip(" \"'“”") for p in re.split(r",\s*|\s+and\s+|;\s*", text)]
+        items = [item for item in items if item]
+        if len(items) >= 2:
+            return items
+    return []
 
 
 def asked_length(brief: str) -> str | None:
