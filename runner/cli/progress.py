@@ -73,6 +73,8 @@ class ProgressPrinter:
                 self._echo(f"done   {where}  {by}{event.message}", fg="green")
             elif not ok:
                 self._echo(f"FAILED {where}  {event.message}", fg="red")
+        elif kind == "notice":  # shown even when quiet: it is about the run log itself
+            self._echo(f"note   {event.message}", fg="yellow")
         elif kind == "skipped":
             where = self._finished_job(event)
             if not self.quiet:

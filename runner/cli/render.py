@@ -135,3 +135,10 @@ def print_offline(result: RunResult) -> None:
         click.echo(f"set {missing['env']} to use {', '.join(missing['candidates'])}", err=True)
     for hint in offline.other_hints(result.jobs):
         click.echo(hint, err=True)
+
+
+def exit_code_for(status: str, stopped_code: int) -> int:
+    """0 succeeded, 1 failed, 130/143 interrupted (by Ctrl-C / SIGTERM)."""
+    if status == "succeeded":
+        return 0
+    return stopped_code if status == "interrupted" else 1

@@ -20,7 +20,6 @@ from runner.engine.services import ReuseLookup
 from runner.errors import StorageError
 from runner.providers.registry import get_provider
 from runner.runlog.queries import Queries
-from runner.runlog.store import RunLog
 from runner.storage import ArtifactStore
 
 
@@ -65,14 +64,6 @@ def _stored(r: Mapping[str, Any]) -> StoredArtifact:
         duration_s=r["duration_s"],
         pages=r["pages"],
     )
-
-
-def load_succeeded(runlog: RunLog, pipeline: str) -> dict[str, list[StoredArtifact]]:
-    """One read of the run log (nothing when there is none yet)."""
-    if not runlog.exists() and not runlog.pending_files():
-        return {}
-    with runlog.queries() as queries:
-        return succeeded_by_key(queries, pipeline)
 
 
 class ReuseIndex:

@@ -8,9 +8,11 @@ import json
 import click
 
 from runner.cli.progress import ProgressPrinter
-from runner.cli.render import print_plan, print_result
+from runner.cli.render import exit_code_for, print_plan, print_result
+from runner.cli.signals import grace_option, stop_signals
 from runner.engine.api import load, one_shot_plan, run_plan
 from runner.engine.dryrun import describe_plan
+from runner.engine.results import RunResult
 from runner.engine.services import EngineOptions
 from runner.providers.base import MEDIA_TYPES
 
@@ -44,6 +46,7 @@ from runner.providers.base import MEDIA_TYPES
     help="Reuse an earlier identical job that succeeded and whose files still exist, "
     "instead of paying for it again (--no-reuse: always make new ones).",
 )
+@grace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_context
 def generate_cmd(
@@ -57,6 +60,7 @@ def generate_cmd(
     max_cost: float | None,
     dry_run: bool,
     reuse: bool,
+    grace_s: float,
     as_json: bool,
 ) -> None:
     """Generate one artifact: mediamix's original one-shot generation.
@@ -88,11 +92,17 @@ def generate_cmd(
             print_plan(described)
         return
     options = EngineOptions(seed=seed, max_cost_usd=max_cost)
-    result = asyncio.run(
-        run_plan(plan, ws, options=options, progress=ProgressPrinter(quiet=as_json), reuse=reuse)
-    )
+
+    async def main() -> tuple[RunResult, int]:
+        async with stop_signals(options.stopper, grace_s=grace_s) as signals:
+            result = await run_plan(
+                plan, ws, options=options, progress=ProgressPrinter(quiet=as_json), reuse=reuse
+            )
+        return result, signals.exit_code
+
+    result, stopped_code = asyncio.run(main())
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
         print_result(result)
-    ctx.exit(0 if result.status == "succeeded" else 1)
+    ctx.exit(exit_code_for(result.status, stopped_code))

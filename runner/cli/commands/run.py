@@ -10,9 +10,11 @@ import click
 
 from runner.cli.inputs import parse_inputs
 from runner.cli.progress import ProgressPrinter
-from runner.cli.render import print_plan, print_result
+from runner.cli.render import exit_code_for, print_plan, print_result
+from runner.cli.signals import grace_option, stop_signals
 from runner.engine.api import load, plan_pipeline, run_plan
 from runner.engine.dryrun import describe_plan
+from runner.engine.results import RunResult
 from runner.engine.services import EngineOptions
 
 
@@ -61,6 +63,7 @@ from runner.engine.services import EngineOptions
     help="Reuse an earlier identical job that succeeded and whose files still exist, "
     "instead of paying for it again (--no-reuse: always make new ones).",
 )
+@grace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Show only failures while running.")
 @click.option(
@@ -79,6 +82,7 @@ def run_cmd(
     max_cost: float | None,
     log_dir: str | None,
     reuse: bool,
+    grace_s: float,
     as_json: bool,
     quiet: bool,
     verbose: bool,
@@ -96,7 +100,9 @@ def run_cmd(
     A job identical to one that already succeeded (same step, resolved config, prompt
     and inputs) whose files still exist is reused, not paid for again; --no-reuse makes
     new ones. Exit status: 0 every job succeeded (or was reused), 1 some failed, 2 bad
-    input or configuration, 130 interrupted.
+    input or configuration, 130 interrupted (Ctrl-C), 143 stopped by SIGTERM. On either
+    signal no new call starts and the calls in flight get --grace seconds to finish and
+    be recorded; the summary is printed all the same.
     """
     ws = load(ctx.obj.get("project"))
     values: dict[str, Any] = parse_inputs(inputs, inputs_file)
@@ -110,11 +116,17 @@ def run_cmd(
         return
     options = EngineOptions(seed=seed, concurrency=concurrency, max_cost_usd=max_cost)
     printer = ProgressPrinter(quiet=quiet or as_json, verbose=verbose)
-    result = asyncio.run(
-        run_plan(plan, ws, options=options, progress=printer, runlog_dir=log_dir, reuse=reuse)
-    )
+
+    async def main() -> tuple[RunResult, int]:
+        async with stop_signals(options.stopper, grace_s=grace_s) as signals:
+            result = await run_plan(
+                plan, ws, options=options, progress=printer, runlog_dir=log_dir, reuse=reuse
+            )
+        return result, signals.exit_code
+
+    result, stopped_code = asyncio.run(main())
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
         print_result(result)
-    ctx.exit(0 if result.status == "succeeded" else 1)
+    ctx.exit(exit_code_for(result.status, stopped_code))
