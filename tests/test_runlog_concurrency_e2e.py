@@ -69,7 +69,10 @@ def test_two_runs_and_a_reader_lose_nothing(tmp_path: Path, fake: FakeProviderSe
     fake.state.inject("500", path_contains="chat/completions", times=6)
     fake.state.inject("400", path_contains="chat/completions", times=3)
 
-    runs = [mediamix(root, env, "run", "pipelines/many.yaml", "--json") for _ in range(2)]
+    # Both runs call (--no-reuse): the second must not hand back the first one's jobs.
+    runs = [
+        mediamix(root, env, "run", "pipelines/many.yaml", "--json", "--no-reuse") for _ in range(2)
+    ]
     reads: list[tuple[int, str, str]] = []
 
     def reader() -> None:
