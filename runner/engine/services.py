@@ -33,6 +33,8 @@ from runner.storage import ArtifactStore
 if TYPE_CHECKING:
     import httpx
 
+    from runner.engine.claims import Claims
+    from runner.engine.parking import ParkingLot
     from runner.storage.local_copies import LocalCopies
 
 
@@ -210,6 +212,10 @@ class Services:
     #: idempotency key -> vendor task id of an accepted long-running job (resume).
     resume_tasks: dict[str, ResumeTask] = field(default_factory=dict)
     reuse: ReuseLookup | None = None
+    #: Who runs which idempotency key right now, across processes (one payment per job).
+    claims: Claims | None = None
+    #: Paid answers whose storage failed, kept for the next run with the same key.
+    parking: ParkingLot | None = None
 
     def event(
         self,
