@@ -163,7 +163,7 @@ class ArtifactInvalid(MediamixError):
 
 
 class StorageError(MediamixError):
-    pass
+    kind: ClassVar[str] = "storage"
 
 
 class RunLogError(MediamixError):
