@@ -59,10 +59,13 @@ def test_a_key_with_a_trailing_space_is_sent_trimmed_and_appears_nowhere(
             )
             assert output.count(warning) == 1, output
 
-    # The vendor saw both keys trimmed, and echoed the revoked one back at us.
-    assert fake.state.count("/openai/", key=revoked) == 2
-    assert fake.state.count("/openai/", key=good) == 2
-    assert fake.state.count("/openai/", key=revoked + " ") == 0
+    # The vendor saw both keys trimmed, and echoed the revoked one back at us. (The second
+    # run may reuse the first one's answer, or skip the account the first run found bad.)
+    assert fake.state.count("/openai/", key=revoked) >= 1
+    assert fake.state.count("/openai/", key=good) >= 1
+    assert fake.state.count("/openai/") == fake.state.count(
+        "/openai/", key=revoked
+    ) + fake.state.count("/openai/", key=good)
 
     said["jobs --json"] = read_back(project.root, "jobs", "--json")
     jobs = json.loads(said["jobs --json"])
