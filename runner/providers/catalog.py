@@ -40,3 +40,15 @@ LOCAL_MODELS: dict[str, tuple[str, ...]] = {
     "document": ("pdf", "docx"),
     "text": ("template",),
 }
+
+#: Providers whose text models can judge an artifact: they read text and return JSON.
+JUDGE_PROVIDERS: frozenset[str] = frozenset(
+    {"openai", "azure", "anthropic", "google", "cohere", "openai_compatible"}
+)
+#: Judges that can also see pictures (images, and frames of a video).
+VISION_JUDGE_PROVIDERS: frozenset[str] = frozenset(
+    {"openai", "azure", "anthropic", "google", "openai_compatible"}
+)
+#: Providers with a speech-to-text model (OpenAI /audio/transcriptions and the servers
+#: that copy it; Gemini through generateContent with the audio inline).
+TRANSCRIBE_PROVIDERS: frozenset[str] = frozenset({"openai", "azure", "openai_compatible", "google"})
