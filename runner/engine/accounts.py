@@ -193,6 +193,14 @@ class AccountPool:
             reasons.append(target if not name else f"{target} does not serve {provider}/{model}")
         return usable, reasons
 
+    def unusable_reason(
+        self, provider: str, model: str, *, account: str | None = None, needs_key: bool = True
+    ) -> str | None:
+        """Why no account could ever carry a call to provider/model (no key, inactive, none
+        configured), or None when one could. Says nothing of capacity right now."""
+        usable, reasons = self._usable(provider, model, account, needs_key)
+        return None if usable else "; ".join(reasons)
+
     async def acquire(
         self,
         provider: str,

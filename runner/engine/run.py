@@ -76,6 +76,12 @@ def job_key(pipeline: str, sp: StepPlan, prompt: str, params: Any, inputs: list[
         # By content, so a resumed or repeated run with the same inputs finds the same key.
         "inputs": [a.sha256 or a.url or a.path or a.text for a in inputs],
     }
+    if sp.judge is not None:
+        # A judge changes what counts as done; without one the key is what it always was.
+        material["judge"] = [
+            sp.judge.provider, sp.judge.model, sp.judge.rubric, sp.judge.min_score,
+            sp.judge.on_judge_error,
+        ]  # fmt: skip
     blob = json.dumps(material, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
 
@@ -303,6 +309,10 @@ class PipelineRun:
         params = render_params(sp.step.params, context, step=sp.id)
         inputs = self._inputs_for(sp)
         key = job_key(self.plan.pipeline.name, sp, prompt, params, inputs)
+        rubric = None
+        if sp.judge is not None:
+            rubric_names = {**context, "prompt": prompt, "media_type": sp.media_type}
+            rubric = render(sp.judge.rubric, rubric_names, step=sp.id, what="judge rubric")
         job = Job(
             run_id=self.run_id,
             job_id=new_id(),
@@ -312,6 +322,8 @@ class PipelineRun:
             inputs=inputs,
             key=key,
             item_index=index,
+            rubric=rubric,
+            brief=prompt,
         )
         async with self.slots:
             if sp.step.timeout_s:
@@ -383,7 +395,8 @@ class PipelineRun:
             if isinstance(exc, BudgetExceeded):
                 self.stop_dispatch = True
             return self._job_failed(job, started, t0, exc)
-        costs = [p.cost_usd for p in produced if p.cost_usd is not None]
+        # What the job paid: its kept artifacts, plus judge calls and rejected artifacts.
+        costs = [p.cost_usd for p in produced if p.cost_usd is not None] + job.paid
         cost = sum(costs) if costs else None
         winner = produced[0]
         sv.sink.write(
@@ -444,6 +457,8 @@ class PipelineRun:
 
     def _job_failed(self, job: Job, started: datetime, t0: float, exc: Exception) -> JobResult:
         message = redact(str(exc))
+        # A failed job can still have paid: for judge calls and artifacts a judge rejected.
+        paid = sum(job.paid) if job.paid else None
         klass = "budget" if isinstance(exc, BudgetExceeded) else error_class(exc)
         self.sv.sink.write(
             self._job_record(
@@ -454,6 +469,7 @@ class PipelineRun:
                 latency_ms=(time.perf_counter() - t0) * 1000,
                 error_class=klass,
                 error=message,
+                cost_usd=paid,
             )
         )
         result = JobResult(
@@ -464,6 +480,7 @@ class PipelineRun:
             error=message,
             error_class=klass,
             attempts=job.attempts,
+            cost_usd=paid,
             key=job.key,
         )
         self.results.append(result)
