@@ -346,7 +346,8 @@ def check_pipeline(pipeline: Pipeline, doc: YamlDocument, ws: Workspace) -> list
                     pos.diagnostic(
                         where,
                         f"template uses undefined variable {name!r}{hint}; templates can "
-                        "use inputs.<name>, steps.<id>.<field>, item, run",
+                        "use inputs.<name>, steps.<id>.<field>, item, run"
+                        + (" (a rubric also prompt, media_type)" if extra else ""),
                     )
                 )
             uses_item = "item" in refs.names or "item_index" in refs.names
