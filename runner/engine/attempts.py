@@ -43,6 +43,7 @@ from runner.errors import (
     UnavailableError,
     redact,
 )
+from runner.judge import Verdict
 from runner.providers.base import (
     CallContext,
     GenerationRequest,
@@ -98,8 +99,12 @@ class Produced:
     extension: str
     #: Further outputs of the same call (n > 1), stored beside this one.
     more: list[Produced] = field(default_factory=list)
-    #: The judge's score (None: no judge, or it could not score and the artifact was kept).
-    score: float | None = None
+    #: The judge's verdict (None: no judge, or it could not score and the artifact was kept).
+    verdict: Verdict | None = None
+
+    @property
+    def score(self) -> float | None:
+        return self.verdict.score if self.verdict is not None else None
 
     def discard(self) -> None:
         """Drop the scratch files of an artifact (and its siblings) that will not be stored."""
@@ -363,12 +368,12 @@ class CandidateRunner:
         record.units = _units(result.usage)
         record.cost_usd = cost
         files = [path, *(extra[0] for extra in more)]
-        score = await self._judge(record, files, facts, text, latency_ms)
+        verdict = await self._judge(record, files, facts, text, latency_ms)
         sv.stats.record(spec.provider, spec.model, True, latency_ms, cost)
         record.status = "succeeded"
         sv.sink.write(record)
         return Produced(
-            score=score,
+            verdict=verdict,
             spec=spec,
             account=lease.name,
             path=path,
@@ -403,8 +408,8 @@ class CandidateRunner:
         facts: ArtifactFacts,
         text: str | None,
         latency_ms: float,
-    ) -> float | None:
-        """The step's judge scores the (paid, valid) artifact: its score, or None when
+    ) -> Verdict | None:
+        """The step's judge scores the (paid, valid) artifact: its verdict, or None when
         there is no judge or it stays unjudged. A rejection fails the attempt, which
         keeps its cost (the call was paid), and the artifact is dropped."""
         job, spec = self.job, self.spec
@@ -423,7 +428,7 @@ class CandidateRunner:
             paid=job.paid,
         )
         try:
-            score = await ArtifactJudge(self.sv, judge, judged).score(
+            verdict = await ArtifactJudge(self.sv, judge, judged).score(
                 spec, record.attempt_id, path=scratch[0], facts=facts, text=text
             )
         except BaseException as exc:
@@ -438,9 +443,9 @@ class CandidateRunner:
             if isinstance(exc, JudgeRejected | JudgeFailed):
                 job.failures.append(f"{spec.label}: {error_class(exc)}: {redact(str(exc))}")
             raise
-        if score is not None:
-            self.sv.stats.record_score(spec.provider, spec.model, score)
-        return score
+        if verdict is not None:
+            self.sv.stats.record_score(spec.provider, spec.model, verdict.score)
+        return verdict
 
     async def _judged(self, result: GenerationResult) -> Judged:
         """Validate one output: text in memory (written once, when stored), anything else

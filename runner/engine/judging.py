@@ -122,8 +122,8 @@ class ArtifactJudge:
         path: Path | None,
         facts: ArtifactFacts,
         text: str | None,
-    ) -> float | None:
-        """The artifact's score when it passed; None when it stays unjudged. Raises
+    ) -> Verdict | None:
+        """The artifact's verdict when it passed; None when it stays unjudged. Raises
         JudgeRejected below ``min_score``, JudgeFailed per ``on_judge_error``."""
         if self._unreachable() is not None:
             return None
@@ -360,14 +360,14 @@ class ArtifactJudge:
         facts: ArtifactFacts,
         t0: float,
         verdict: Verdict,
-    ) -> float:
+    ) -> Verdict:
         judge = self.judge
         passed = verdict.score >= judge.min_score
         self._record(
             attempt_id, facts, t0, "passed" if passed else "rejected", verdict.score, verdict.reason
         )
         if passed:
-            return verdict.score
+            return verdict
         message = (
             f"{generator.label} scored {verdict.score:.2f} < min_score {judge.min_score:g} "
             f"by judge {judge.label}: {verdict.reason}"

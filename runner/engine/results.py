@@ -84,6 +84,7 @@ class RunResult:
                             "sha256": a.sha256,
                             "provider": a.provider,
                             "model": a.model,
+                            "score": a.score,
                         }
                         for a in j.artifacts
                     ],

@@ -550,6 +550,8 @@ class PipelineRun:
             height=facts.height,
             duration_s=facts.duration_s,
             pages=facts.pages,
+            score=produced.score,
+            score_reason=produced.verdict.reason if produced.verdict else None,
         )
 
 
