@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -237,6 +237,14 @@ class ArtifactJudge:
         estimate: Usage,
         seconds: float | None,
     ) -> T:
+        def once() -> Awaitable[GenerationResult]:
+            return self._once(provider_name, model, account, request, transcribe, estimate, seconds)
+
+        try:
+            # Most judge calls answer at once: only a failure pays for a retry loop.
+            return read(await once())
+        except _RETRYABLE as exc:
+            first: Exception = exc
         r = self.job.retry
         retrying = AsyncRetrying(
             stop=self._stop,
@@ -251,13 +259,14 @@ class ArtifactJudge:
             before_sleep=lambda state: self._retrying(state, f"{provider_name}/{model}"),
             reraise=True,
         )
+        replay: Exception | None = first  # tenacity's attempt 1, judged like the rest
         async for attempt in retrying:
             with attempt:
-                result = await self._once(
-                    provider_name, model, account, request, transcribe, estimate, seconds
-                )
+                if replay is not None:
+                    failure, replay = replay, None
+                    raise failure
                 # Read inside the retry: an answer that is not a score is asked again.
-                return read(result)
+                return read(await once())
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def _stop(self, state: RetryCallState) -> bool:

@@ -62,7 +62,9 @@ async def exhibit_for(
     if path is None:
         raise ExhibitError(f"the {media_type} artifact has no file to show the judge")
     if media_type == "image":
-        return await asyncio.to_thread(_image_exhibit, path, mime, scratch)
+        if mime in JUDGE_IMAGE_MIMES:  # shown as it is: nothing to read or convert here
+            return Exhibit("image", pictures=[_picture(path, mime)], description="the image")
+        return await asyncio.to_thread(_converted_image, path, scratch)
     if media_type == "video":
         try:
             shots = await asyncio.to_thread(extract_frames, path, frames, duration_s, scratch)
@@ -99,9 +101,8 @@ def _picture(path: Path, mime: str) -> InputAsset:
     return InputAsset(media_type="image", mime=mime, path=str(path))
 
 
-def _image_exhibit(path: Path, mime: str, scratch: Path) -> Exhibit:
-    if mime in JUDGE_IMAGE_MIMES:
-        return Exhibit("image", pictures=[_picture(path, mime)], description="the image")
+def _converted_image(path: Path, scratch: Path) -> Exhibit:
+    """A picture type some judges do not read (BMP, TIFF, ...), as PNG."""
     from PIL import Image, UnidentifiedImageError
 
     converted = scratch / f"{path.stem}-judge.png"

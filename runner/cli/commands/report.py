@@ -13,7 +13,18 @@ from runner.runlog.html_report import render_report_html
 from runner.runlog.queries import REPORT_BY
 from runner.runlog.since import parse_since
 
-_FORMATTERS = {"success_rate": percent, "cost_usd": usd}
+
+def _score(value: object) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:.2f}"
+
+
+_FORMATTERS = {
+    "success_rate": percent,
+    "cost_usd": usd,
+    "mean_score": _score,
+    "rejection_rate": percent,
+    "judge_cost_usd": usd,
+}
 
 
 @click.command("report")
@@ -43,7 +54,8 @@ def report_cmd(
     output: Path | None,
     log_dir: Path | None,
 ) -> None:
-    """Success rate, attempts per success, p50/p95 latency and cost, grouped --by one column.
+    """Success rate, attempts per success, p50/p95 latency and cost, grouped --by one column;
+    where a judge scored artifacts, their mean score, the share it rejected and its cost.
 
     preset, media_type and day count jobs; provider, model and account count the jobs
     that tried them (a fallback that rescued a job counts as that provider's success).
