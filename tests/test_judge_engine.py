@@ -75,6 +75,9 @@ def test_an_ensemble_keeps_the_picture_the_judge_prefers(
     assert all(r["judge_model"] == "gpt-4.1-mini" and r["cost_usd"] > 0 for r in judged)
     [choice] = project.rows("SELECT message, data FROM events WHERE kind = 'ensemble_choice'")
     assert "kept openai/dall-e-2 of 2 by judge score 0.91" in choice["message"]
+    # The job paid for both pictures and both judgements, kept or not.
+    paid = project.rows("SELECT sum(cost_usd) AS usd FROM attempts")[0]["usd"]
+    assert done["cost_usd"] == pytest.approx(paid + sum(r["cost_usd"] for r in judged))
 
 
 def test_a_fallback_moves_past_a_model_the_judge_rejects(

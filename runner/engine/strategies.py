@@ -193,6 +193,8 @@ class StrategyRunner:
         for other in produced:
             if other is not best:
                 other.discard()
+                if other.cost_usd is not None:
+                    self.job.paid.append(other.cost_usd)  # paid for, though not kept
         scores = {p.spec.label: p.score for p in produced if p.score is not None}
         by = f"judge score {best.score:.2f}, then rule {spec.rule!r}" if scores else None
         self.sv.event(
