@@ -6,9 +6,14 @@ picture (read, base64, a JSON body with a JSON Schema, the strict reading of the
 judgement row). The fake server runs in a subprocess, so ``time.process_time`` counts
 mediamix's CPU alone. The judge's share is (judged - plain) / plain per job.
 
-Target (issue 15): the judge adds at most half a job's client CPU (it is a second HTTP
-call per job, so it cannot be free; what it must not do is dominate). Run:
+Target (issue 15): the judge adds at most half a job's client CPU. It is a second HTTP
+call per job carrying the picture (base64 in JSON: ~0.45 ms of the judge's share for this
+50 KB picture is that encoding alone), so it cannot be free; it must not dominate. Run:
 ``pytest tests/benchmarks/test_judge_bench.py -m benchmark -s``.
+
+CPU seconds on this shared VM swing by a third between runs; the noise-free count is
+``python -m tests.benchmarks.instructions image`` against ``... judged`` (measured:
+10.9 M and 15.3 M instructions per job, so the judge adds 40%).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ pytestmark = pytest.mark.benchmark
 
 JOBS = 400
 CONCURRENCY = 32
-RUNS = 3
+RUNS = 5
 #: The judge's added client CPU, as a share of an unjudged job's.
 SHARE_TARGET = 0.5
 
