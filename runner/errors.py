@@ -155,7 +155,7 @@ class JudgeFailed(MediamixError):
 
 
 class StorageError(MediamixError):
-    pass
+    kind: ClassVar[str] = "storage"
 
 
 class RunLogError(MediamixError):

@@ -33,6 +33,8 @@ from runner.storage import ArtifactStore
 if TYPE_CHECKING:
     import httpx
 
+    from runner.engine.claims import Claims
+    from runner.engine.parking import ParkingLot
     from runner.storage.local_copies import LocalCopies
 
 
@@ -242,6 +244,10 @@ class Services:
     #: engine, so a run without a judge's key says so once and goes on unjudged.
     unreachable: dict[str, str | None] = field(default_factory=dict)
     reuse: ReuseLookup | None = None
+    #: Who runs which idempotency key right now, across processes (one payment per job).
+    claims: Claims | None = None
+    #: Paid answers whose storage failed, kept for the next run with the same key.
+    parking: ParkingLot | None = None
 
     def event(
         self,
