@@ -164,7 +164,10 @@ async def run_case(
             raise MediamixError(f"no {where} can make {case.media_type} here")
         result = await engine.run(plan)
         job = result.jobs[0] if result.jobs else None
-        if job is None or job.status != "succeeded" or not job.artifacts:
+        # A reused job (an identical one, e.g. the other workflow's case, made it a moment
+        # ago) has real artifacts: they are checked like fresh ones.
+        made = job is not None and (job.status == "succeeded" or job.reused)
+        if job is None or not made or not job.artifacts:
             why = job.error if job is not None and job.error else f"run {result.status}"
             return CaseResult(
                 case,
