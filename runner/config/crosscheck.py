@@ -350,7 +350,7 @@ def check_pipeline(pipeline: Pipeline, doc: YamlDocument, ws: Workspace) -> list
                         + (" (a rubric also prompt, media_type)" if extra else ""),
                     )
                 )
-            uses_item = "item" in refs.names or "item_index" in refs.names
+            uses_item = bool({"item", "item_index", "item_number"} & refs.names)
             if uses_item and not step.for_each and field_name != "for_each":
                 out.append(
                     pos.diagnostic(where, "template uses 'item' but the step has no for_each")

@@ -15,6 +15,7 @@ from typing import Any
 from runner.engine.attempts import Job, Produced, error_class
 from runner.engine.outputs import ArtifactOutput
 from runner.engine.results import JobResult
+from runner.engine.reuse import vendor_instead_of_offline
 from runner.engine.services import Progress, Services
 from runner.engine.strategies import StrategyRunner
 from runner.errors import (
@@ -104,10 +105,12 @@ class JobFlow:
     async def _run_job_body(self, job: Job, started: datetime, t0: float) -> JobResult:
         sv = self.sv
         sv.sink.write(self._job_record(job, "running", started))
-        sv.progress(Progress("job_started", job.plan.id, job.job_id, job.plan.media_type))
+        sv.progress(
+            Progress("job_started", job.plan.id, job.job_id, job.plan.media_type, job.where)
+        )
         if sv.reuse is not None:
             reused = await sv.reuse(job.key)
-            if reused is not None:
+            if reused is not None and not self._vendor_now_available(job, reused):
                 return self._job_reused(job, started, reused)
         if sv.claims is None:
             return await self._dispatch(job, started, t0)
@@ -183,6 +186,10 @@ class JobFlow:
             attempts=job.attempts,
             cost_usd=cost,
             key=job.key,
+            provider=winner.spec.provider,
+            model=winner.spec.model,
+            skipped=job.skipped,
+            warnings=job.warnings,
         )
         self.results.append(result)
         sv.progress(
@@ -191,7 +198,13 @@ class JobFlow:
                 job.plan.id,
                 job.job_id,
                 artifacts[0].url if artifacts else "",
-                {"status": "succeeded", "cost_usd": cost},
+                {
+                    "status": "succeeded",
+                    "cost_usd": cost,
+                    "served_by": result.served_by,
+                    "offline": result.offline,
+                    "item_number": result.item_number,
+                },
             )
         )
         return result
@@ -222,6 +235,19 @@ class JobFlow:
         sv.event(job.run_id, "artifact_parked", message, job_id=job.job_id, path=str(where))
         return StorageError(message)
 
+    def _vendor_now_available(self, job: Job, earlier: list[ArtifactOutput]) -> bool:
+        vendor = vendor_instead_of_offline(self.sv.pool, job.plan.candidates, earlier)
+        if vendor is not None:
+            self.sv.event(
+                self.run_id,
+                "reuse_declined",
+                f"an earlier offline result exists, but {vendor.label} can run now: "
+                "making the job again",
+                job_id=job.job_id,
+                candidate=vendor.label,
+            )
+        return vendor is not None
+
     def _job_reused(
         self,
         job: Job,
@@ -243,7 +269,15 @@ class JobFlow:
             reused=True,
         )
         self.results.append(result)
-        self.sv.progress(Progress("skipped", job.plan.id, job.job_id, reason, {"status": "reused"}))
+        self.sv.progress(
+            Progress(
+                "skipped",
+                job.plan.id,
+                job.job_id,
+                reason,
+                {"status": "reused", "item_number": result.item_number},
+            )
+        )
         return result
 
     def _job_failed(self, job: Job, started: datetime, t0: float, exc: Exception) -> JobResult:
@@ -273,46 +307,52 @@ class JobFlow:
             attempts=job.attempts,
             cost_usd=paid,
             key=job.key,
+            skipped=job.skipped,
+            warnings=job.warnings,
         )
         self.results.append(result)
         self.sv.progress(
-            Progress("job_finished", job.plan.id, job.job_id, message, {"status": "failed"})
+            Progress(
+                "job_finished",
+                job.plan.id,
+                job.job_id,
+                message,
+                {"status": "failed", "item_number": result.item_number},
+            )
         )
         return result
 
     async def _store_all(
         self, job: Job, outputs: list[Produced], succeeded: JobRecord
     ) -> list[ArtifactOutput]:
-        """Store the job's outputs and write its artifact and "succeeded" records.
+        """Store the job's outputs and write its artifact and "succeeded" records, in an
+        order that keeps the ledger exact through a kill at any instant.
 
-        On local storage the records are written first: a process killed between the two
-        then leaves records of files that do not exist (a resumed run sees them missing
-        and makes them again), never stored files the run log does not know, which a
-        resumed run would buy a second time. A bucket write is slow and fails more often,
-        so there the records follow it. A write that fails after its records flips the job
-        to failed (a later version of the job record wins).
+        On local storage: the bytes go to hidden names first, then the records, then the
+        files take their final names. A kill before the records leaves no record and no
+        visible file (the answer was in flight: a resume makes it again); a kill after
+        them leaves recorded files that the next look (``ArtifactStore.exists``) finishes
+        publishing, so a recorded success is never bought again, and neither is a stored
+        file. A bucket has no rename: there the upload comes first and the records right
+        after it.
         """
         sv = self.sv
         placed = [
             self._place(job, output, n if len(outputs) > 1 else None)
             for n, output in enumerate(outputs, 1)
         ]
-        records_first = sv.store.is_local
-        if records_first:
-            for _, _, record, _ in placed:
-                sv.sink.write(record)
-            sv.sink.write(succeeded)
+        for key, output, record, produced in placed:
+            await self._stage(key, output, record, produced)
+        for _, _, record, _ in placed:
+            sv.sink.write(record)
+        sv.sink.write(succeeded)
         try:
-            artifacts = [await self._write(*place) for place in placed]
+            for key, _, _, _ in placed:
+                sv.store.publish(key)
         except StorageError:
-            if records_first:
-                sv.sink.write(replace(succeeded, status="failed", error_class="storage"))
+            sv.sink.write(replace(succeeded, status="failed", error_class="storage"))
             raise
-        if not records_first:
-            for _, _, record, _ in placed:
-                sv.sink.write(record)
-            sv.sink.write(succeeded)
-        return artifacts
+        return [output for _, output, _, _ in placed]
 
     def _place(
         self, job: Job, produced: Produced, number: int | None
@@ -328,6 +368,7 @@ class JobFlow:
             step_id=job.plan.id,
             item_suffix=item_suffix,
             item_index=job.item_index if job.item_index is not None else "",
+            item_number=job.item_index + 1 if job.item_index is not None else "",
             ext=produced.extension or "bin",
             pipeline=self.pipeline,
             job_id=job.job_id,
@@ -372,18 +413,20 @@ class JobFlow:
         )
         return key, output, record, produced
 
-    async def _write(
+    async def _stage(
         self, key: str, output: ArtifactOutput, record: ArtifactRecord, produced: Produced
-    ) -> ArtifactOutput:
+    ) -> None:
         sv = self.sv
         if produced.path is None:
             assert produced.text is not None, "an artifact without a file is text"
             data = produced.text.encode("utf-8")
-            stored = await sv.store.put_bytes(data, key, content_type=record.mime)
+            await sv.store.stage(key, content_type=record.mime, data=data)
         else:
-            stored = await sv.store.put(
-                produced.path, key, content_type=record.mime, move=sv.store.is_local
+            await sv.store.stage(
+                key,
+                content_type=record.mime,
+                local_path=produced.path,
+                move=sv.store.is_local,
             )
-        if stored.local_path is None and produced.path is not None:
-            output.path = str(produced.path)  # a bucket's object: its scratch copy stays
-        return output
+            if not sv.store.is_local:
+                output.path = str(produced.path)  # a bucket's object: its scratch copy stays

@@ -162,9 +162,10 @@ class ArtifactJudge:
             why = self.sv.unreachable.get(key)
             if why is None and key not in self.sv.unreachable:
                 provider = get_provider(provider_name)
-                why = self.sv.pool.unusable_reason(
+                error = self.sv.pool.availability(
                     provider_name, model, account=account, needs_key=provider.needs_key
                 )
+                why = str(error) if error is not None else None
                 self.sv.unreachable[key] = why
                 if why is not None:
                     message = (

@@ -27,6 +27,7 @@ from runner.engine.outputs import StepOutput
 from runner.engine.parking import ParkingLot
 from runner.engine.plan import Plan, StepPlan
 from runner.engine.results import JobResult, RunResult
+from runner.engine.reuse import StoredArtifact
 from runner.engine.scratch import Scratch
 from runner.engine.services import (
     Budget,
@@ -117,6 +118,8 @@ class PipelineRun:
             "steps": Names(self.outputs),
             "item": item,
             "item_index": index,
+            # Counted from 1, as files (cards-2.png), progress and `jobs show` number items.
+            "item_number": None if index is None else index + 1,
             "run": {"id": self.run_id, "started_at": self.started_at.isoformat()},
             "pipeline": {"name": self.plan.pipeline.name},
         }
@@ -334,6 +337,8 @@ class History:
     accounts: list[dict[str, Any]] = field(default_factory=list)
     #: Why the run log could not be read (the run went on without history), or None.
     unavailable: str | None = None
+    #: Idempotency key -> artifacts of its latest success (read only when reusing).
+    succeeded: dict[str, list[StoredArtifact]] = field(default_factory=dict)
 
 
 class Engine:
@@ -356,7 +361,7 @@ class Engine:
             cap = ws.project.max_cost_usd
         store = store or ArtifactStore(ws.project.storage, project_root=ws.project.root)
         state = ws.project.root / ".mediamix"
-        self._claims = Claims(state / "claims", store)
+        self._claims = Claims(state / "claims", store) if self.options.claim_jobs else None
         self.services = Services(
             ws=ws,
             pool=AccountPool(ws.accounts),
@@ -389,7 +394,8 @@ class Engine:
             await self.services.http.aclose()
             self.services.http = None
         self.services.sink.flush()
-        self._claims.close()
+        if self._claims is not None:
+            self._claims.close()
         self._scratch.close()
 
     async def __aenter__(self) -> Engine:

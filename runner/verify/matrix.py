@@ -17,13 +17,14 @@ from pathlib import Path
 
 from runner.config.model import Judge
 from runner.config.project import Workspace
-from runner.engine.api import one_shot_plan, open_runlog
+from runner.engine.api import finish_runlog, one_shot_plan, open_runlog
 from runner.engine.outputs import ArtifactOutput
 from runner.engine.plan import Plan, StepPlan
 from runner.engine.run import Engine
 from runner.engine.services import EngineOptions
 from runner.errors import ArtifactInvalid, MediamixError, redact
 from runner.providers.base import MEDIA_TYPES
+from runner.runlog.store import NoticeCallback
 from runner.storage import ArtifactStore
 from runner.validation import validate_file
 from runner.verify.judge import judge_for
@@ -164,10 +165,7 @@ async def run_case(
             raise MediamixError(f"no {where} can make {case.media_type} here")
         result = await engine.run(plan)
         job = result.jobs[0] if result.jobs else None
-        # A reused job (an identical one, e.g. the other workflow's case, made it a moment
-        # ago) has real artifacts: they are checked like fresh ones.
-        made = job is not None and (job.status == "succeeded" or job.reused)
-        if job is None or not made or not job.artifacts:
+        if job is None or job.status != "succeeded" or not job.artifacts:
             why = job.error if job is not None and job.error else f"run {result.status}"
             return CaseResult(
                 case,
@@ -224,9 +222,14 @@ async def verify(
     options: EngineOptions | None = None,
     cases: list[Case] | None = None,
     judge: Judge | None = None,
+    notify: NoticeCallback | None = None,
 ) -> VerifyResult:
-    """Run the matrix (all cases at once, one Engine); with ``until_pass`` re-run failures."""
+    """Run the matrix (all cases at once, one Engine); with ``until_pass`` re-run failures.
+
+    Every case is made afresh: the engine does not hand one case another's result even
+    when their jobs share an idempotency key."""
     t0 = time.monotonic()
+    options = replace(options or EngineOptions(), claim_jobs=False)
     todo = cases if cases is not None else all_cases()
     latest: dict[Case, CaseResult] = {}
     rounds = 0
@@ -248,6 +251,7 @@ async def verify(
                 if deadline_s is not None and time.monotonic() - t0 >= deadline_s:
                     deadline_hit = True
                     break
+    await finish_runlog(runlog, sink, notify or (lambda message: None))
     ordered = [latest[c] for c in (cases if cases is not None else all_cases())]
     return VerifyResult(
         ordered, offline, time.monotonic() - t0, rounds=rounds, deadline_hit=deadline_hit
