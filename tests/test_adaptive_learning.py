@@ -208,7 +208,7 @@ judge:
 def run_sequence(root: Path, runs: int, seeds: range) -> list[str]:
     for seed in seeds[:runs]:
         args = ["-C", str(root), "run", str(root / "pipelines" / "notes.yaml")]
-        args += ["--concurrency", "1", "--seed", str(seed), "--json"]
+        args += ["--concurrency", "1", "--seed", str(seed), "--json", "--no-reuse"]
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, (result.output, result.exception)
         assert json.loads(result.stdout)["jobs_succeeded"] == JOBS_PER_RUN

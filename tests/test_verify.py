@@ -148,6 +148,7 @@ def test_verify_judge_scores_the_matrix_and_junit_carries_the_scores(
     )  # fmt: skip
 
     assert code == 1, out + err  # the image cases' only candidate was rejected
+    assert_valid_junit(junit)  # the scores use only what Jenkins' junit-10.xsd allows
     results = {r["case"]: r for r in json.loads(out)["results"]}
     for name, r in results.items():
         assert r["judge"] == "openai/gpt-4.1-mini", r
