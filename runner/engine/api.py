@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,31 @@ def resolve_pipeline_path(path: str | os.PathLike[str], ws: Workspace) -> Path:
         if candidate.is_file():
             return candidate
     raise UsageError(f"no pipeline file {str(path)!r} (looked here and in {root / 'pipelines'})")
+
+
+#: A pipeline name as the HTTP API takes it: a file stem, never a path.
+PIPELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+
+def project_pipeline(name: str, ws: Workspace) -> Path:
+    """The project's ``pipelines/NAME.yaml``, by name only: no path, no ``..``, and no
+    symlink leading out of pipelines/. For callers that must not read arbitrary files
+    (the HTTP API); the command line takes paths with :func:`resolve_pipeline_path`."""
+    folder = ws.project.root / "pipelines"
+    if not PIPELINE_NAME.match(name):
+        raise UsageError(
+            f"pipeline {name[:80]!r} is not a pipeline name: give the NAME of a file in the "
+            "project's pipelines/ folder (letters, digits, '-', '_'), not a path"
+        )
+    real_folder = folder.resolve()
+    for candidate in (folder / f"{name}.yaml", folder / f"{name}.yml"):
+        if candidate.is_file() and candidate.resolve().parent == real_folder:
+            return candidate
+    names = sorted(p.stem for p in folder.glob("*.y*ml")) if folder.is_dir() else []
+    raise UsageError(
+        f"the project has no pipeline named {name!r}{did_you_mean(name, names)}"
+        f" (pipelines: {', '.join(names) or 'none'})"
+    )
 
 
 def plan_pipeline(

@@ -74,10 +74,20 @@ def job_key(pipeline: str, sp: StepPlan, prompt: str, params: Any, inputs: list[
 
 
 class PipelineRun:
-    def __init__(self, plan: Plan, services: Services, *, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        services: Services,
+        *,
+        run_id: str | None = None,
+        job_ids: Mapping[str, str] | None = None,
+    ) -> None:
         self.plan = plan
         self.sv = services
         self.run_id = run_id or new_id()
+        #: Step id -> the id its one job gets (a step without for_each has one job), so a
+        #: caller that answers before the job starts (the HTTP API's 202) can name it.
+        self.job_ids = dict(job_ids or {})
         self.outputs: dict[str, StepOutput] = {}
         self.step_status: dict[str, str] = {}
         self.done: dict[str, asyncio.Event] = {s.id: asyncio.Event() for s in plan.steps}
@@ -296,7 +306,7 @@ class PipelineRun:
         key = job_key(self.plan.pipeline.name, sp, prompt, params, inputs)
         job = Job(
             run_id=self.run_id,
-            job_id=new_id(),
+            job_id=(self.job_ids.get(sp.id) if index is None else None) or new_id(),
             plan=sp,
             prompt=prompt,
             params=params,
@@ -352,6 +362,15 @@ class PipelineRun:
             if isinstance(exc, BudgetExceeded):
                 self.stop_dispatch = True
             return self._job_failed(job, started, t0, exc)
+        except asyncio.CancelledError:
+            # Never leave the job "running" in the ledger: it ended here, unfinished.
+            reason = (
+                "cancelled by request"
+                if self.run_id in sv.cancelled_runs
+                else "interrupted before it finished"
+            )
+            self._job_failed(job, started, t0, JobFailed(job.plan.id, reason), klass="cancelled")
+            raise
         costs = [p.cost_usd for p in produced if p.cost_usd is not None]
         cost = sum(costs) if costs else None
         winner = produced[0]
@@ -411,9 +430,12 @@ class PipelineRun:
         self.sv.progress(Progress("skipped", job.plan.id, job.job_id, reason, {"status": "reused"}))
         return result
 
-    def _job_failed(self, job: Job, started: datetime, t0: float, exc: Exception) -> JobResult:
+    def _job_failed(
+        self, job: Job, started: datetime, t0: float, exc: Exception, *, klass: str | None = None
+    ) -> JobResult:
         message = redact(str(exc))
-        klass = "budget" if isinstance(exc, BudgetExceeded) else error_class(exc)
+        if klass is None:
+            klass = "budget" if isinstance(exc, BudgetExceeded) else error_class(exc)
         self.sv.sink.write(
             self._job_record(
                 job,
@@ -555,8 +577,16 @@ class Engine:
         if progress is not None:
             self.services.progress = progress
 
-    async def run(self, plan: Plan, *, run_id: str | None = None) -> RunResult:
-        return await PipelineRun(plan, self.services, run_id=run_id).execute()
+    async def run(
+        self, plan: Plan, *, run_id: str | None = None, job_ids: Mapping[str, str] | None = None
+    ) -> RunResult:
+        return await PipelineRun(plan, self.services, run_id=run_id, job_ids=job_ids).execute()
+
+    def cancel(self, run_id: str) -> None:
+        """Say that ``run_id`` is being cancelled on request (the caller then cancels the
+        task running it): its jobs are recorded as cancelled and its vendor tasks are
+        cancelled where the vendor allows it."""
+        self.services.cancelled_runs.add(run_id)
 
     async def aclose(self) -> None:
         if self.services.http is not None:
