@@ -90,7 +90,10 @@ def save_account(path: Path, entry: dict[str, object]) -> str:
             "api_key_env looks like a key, not the name of an environment variable "
             "(value not shown); give the variable's NAME, e.g. ELEVENLABS_API_KEY"
         )
-    after = [_clean(entry) if name == entry["name"] else a for a, name in zip(before, names)]
+    after = [
+        _clean(entry) if name == entry["name"] else old
+        for old, name in zip(before, names, strict=True)
+    ]
     existing = path.read_text(encoding="utf-8")
     leading = "".join(line for line in existing.splitlines(keepends=True) if line.startswith("#"))
     _replace_checked(path, leading + dump_yaml({**current, "accounts": after}))

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,27 @@ def one_shot_plan(
 
 def load(project: str | None) -> Workspace:
     return load_workspace(project)
+
+
+def pin_account(plan: Plan, ws: Workspace, account: str) -> Plan:
+    """The plan with every step's candidates limited to those ``account`` can serve, each
+    sent through that account (the original API's ``accountName``)."""
+    chosen = next((a for a in ws.accounts if a.name == account), None)
+    if chosen is None:
+        names = [a.name for a in ws.accounts]
+        raise UsageError(f"no account named {account!r}{did_you_mean(account, names)}")
+    steps = []
+    for sp in plan.steps:
+        candidates = tuple(
+            replace(c, account=chosen.name)
+            for c in sp.candidates
+            if c.provider == chosen.provider and chosen.serves(c.model)
+        )
+        if not candidates:
+            offered = ", ".join(c.label for c in sp.candidates) or "none"
+            raise UsageError(
+                f"account {account!r} ({chosen.provider}) serves none of step {sp.id!r}'s "
+                f"models ({offered})"
+            )
+        steps.append(replace(sp, candidates=candidates))
+    return replace(plan, steps=tuple(steps))

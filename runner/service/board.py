@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from runner.runlog.codec import table_of
 from runner.runlog.records import Record
@@ -80,9 +80,9 @@ class LiveJob:
             "started_at": job.get("started_at"),
             "finished_at": job.get("finished_at"),
             "latency_ms": job.get("latency_ms"),
-            "cost_usd": job.get("cost_usd") if job.get("cost_usd") is not None else (
-                sum(costs) if costs else None
-            ),
+            "cost_usd": job.get("cost_usd")
+            if job.get("cost_usd") is not None
+            else (sum(costs) if costs else None),
             "error_class": job.get("error_class"),
             "error": job.get("error"),
             "artifacts": [a["uri"] for a in self.artifacts],
@@ -93,24 +93,30 @@ class LiveJob:
 class Subscriber:
     """One listener (an SSE client): a bounded queue of messages.
 
-    A listener that falls ``SUBSCRIBER_BACKLOG`` messages behind is not allowed to hold
-    memory without bound: its queue is dropped and it is told to resynchronise (re-read
-    the lists), which a dashboard does anyway after a reconnect.
+    A listener that falls ``SUBSCRIBER_BACKLOG`` messages behind may not hold memory
+    without bound: what it has not read is dropped and replaced by one ``resync``
+    message (re-read the lists), which a dashboard does after a reconnect anyway.
     """
+
+    RESYNC: ClassVar[dict[str, Any]] = {"type": "resync", "data": {}}
 
     def __init__(self, backlog: int = SUBSCRIBER_BACKLOG) -> None:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(backlog)
-        self.overflowed = False
+        self.resyncs = 0
 
     def offer(self, message: dict[str, Any]) -> None:
-        if self.overflowed:
-            return
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
-            self.overflowed = True
+            self.resyncs += 1
             while not self.queue.empty():
                 self.queue.get_nowait()
+            self.queue.put_nowait(self.RESYNC)
+
+    def close(self, farewell: dict[str, Any]) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(farewell)
 
 
 RecordListener = Callable[[str, dict[str, Any]], None]

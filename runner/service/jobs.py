@@ -25,7 +25,7 @@ from typing import Any, Literal
 from runner import __version__
 from runner.config.project import Workspace
 from runner.crashlog import record_crash
-from runner.engine.api import one_shot_plan, project_pipeline
+from runner.engine.api import one_shot_plan, pin_account, project_pipeline
 from runner.engine.plan import Plan, build_plan
 from runner.engine.run import Engine, History
 from runner.engine.services import EngineOptions
@@ -144,19 +144,24 @@ class JobService:
         preset: str | None,
         workflow: str,
         max_attempts: int | None,
+        account: str | None = None,
     ) -> Accepted:
         self._check_room()
         ws = await self.source.get()
         stamp = self.source.engine_stamp()
-        plan = await asyncio.to_thread(
-            one_shot_plan,
-            ws,
-            media_type=media_type,
-            prompt=prompt,
-            preset=preset,
-            workflow=workflow,
-            max_attempts=max_attempts,
-        )
+
+        def make_plan() -> Plan:
+            made = one_shot_plan(
+                ws,
+                media_type=media_type,
+                prompt=prompt,
+                preset=preset,
+                workflow=workflow,
+                max_attempts=max_attempts,
+            )
+            return pin_account(made, ws, account) if account else made
+
+        plan = await asyncio.to_thread(make_plan)
         sub = _Submission(new_id(), plan, "generate", stamp, ws)
         step = plan.steps[0]
         job_id = sub.job_ids[step.id] = new_id()
@@ -221,8 +226,8 @@ class JobService:
     async def _run(self, sub: _Submission) -> None:
         try:
             async with self._slots:
-                sub.started = True
                 slot = await self._engine(sub)
+                sub.started = True
                 slot.users += 1
                 try:
                     await slot.engine.run(sub.plan, run_id=sub.run_id, job_ids=sub.job_ids)
@@ -230,8 +235,7 @@ class JobService:
                     slot.users -= 1
                     await self._retire_engines()
         except asyncio.CancelledError:
-            if not sub.started:
-                self._record_never_started(sub)
+            self._record_never_started(sub)
             # Cancelled on purpose (cancel or shutdown): the task simply ends.
         except Exception as exc:  # a bug: never leave its jobs "running"
             crash_id = record_crash(exc, context=f"job service, run {sub.run_id}")
@@ -296,25 +300,20 @@ class JobService:
 
     # -- records for jobs the engine never finished -----------------------------------------
     def _record_never_started(self, sub: _Submission) -> None:
+        """Record what a cancel stopped before the engine recorded it: the run, if it
+        never started, and any job still only queued on the board."""
         assert self.sink is not None
         now = utcnow()
         run = self.board.runs.get(sub.run_id, {})
         submitted = run.get("submitted_at") or now
-        self.sink.write(
-            RunRecord(
-                run_id=sub.run_id,
-                pipeline=sub.plan.pipeline.name,
-                started_at=submitted,
-                status="interrupted",
-                finished_at=now,
-                inputs=dict(sub.plan.inputs),
-                workflow=sub.plan.workflow,
-                mediamix_version=__version__,
-                jobs_total=len(sub.job_ids),
-                jobs_failed=len(sub.job_ids),
-            )
-        )
-        for step_id, job_id in sub.job_ids.items():
+        unstarted = [
+            (step_id, job_id)
+            for step_id, job_id in sub.job_ids.items()
+            if self.board.status_of(job_id) == "queued"
+        ]
+        if not sub.started:
+            self._record_run_cancelled(sub, submitted, now)
+        for step_id, job_id in unstarted:
             step = sub.plan.step(step_id)
             self.sink.write(
                 JobRecord(
@@ -331,6 +330,23 @@ class JobService:
                     error="cancelled before it started",
                 )
             )
+
+    def _record_run_cancelled(self, sub: _Submission, submitted: Any, now: Any) -> None:
+        assert self.sink is not None
+        self.sink.write(
+            RunRecord(
+                run_id=sub.run_id,
+                pipeline=sub.plan.pipeline.name,
+                started_at=submitted,
+                status="interrupted",
+                finished_at=now,
+                inputs=dict(sub.plan.inputs),
+                workflow=sub.plan.workflow,
+                mediamix_version=__version__,
+                jobs_total=len(sub.job_ids),
+                jobs_failed=len(sub.job_ids),
+            )
+        )
 
     def _record_crash(self, sub: _Submission, crash_id: str) -> None:
         if self.sink is None:

@@ -46,6 +46,11 @@ class ArtifactStore:
         return self._backend.root_uri
 
     @property
+    def local_root(self) -> Path | None:
+        """The folder artifacts are stored in, on local storage (None on S3)."""
+        return self._backend.root if isinstance(self._backend, LocalBackend) else None
+
+    @property
     def is_local(self) -> bool:
         return isinstance(self._backend, LocalBackend)
 

@@ -33,7 +33,11 @@ from runner.providers.base import MEDIA_TYPES
     show_default=True,
     help="simple: fallback in order; adaptive: learn from history.",
 )
-@click.option("--max-attempts", type=click.IntRange(MAX_ATTEMPTS_MIN, MAX_ATTEMPTS_MAX), help="Attempts per candidate.")
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(MAX_ATTEMPTS_MIN, MAX_ATTEMPTS_MAX),
+    help="Attempts per candidate.",
+)
 @click.option("--seed", type=int, help="Seed for weighted/adaptive choices.")
 @click.option("--max-cost", type=click.FloatRange(0), help="Stop before spending more USD.")
 @click.option("--dry-run", is_flag=True, help="Show the candidates in order; call nothing.")
