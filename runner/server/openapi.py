@@ -323,7 +323,9 @@ def document() -> S:
                                   "content": _json_content(_ref("Error"))}}}},
         "/api/media/init": {"post": {
             "summary": "Install the default presets into the project (idempotent)",
-            "responses": _responses(200, _ref("InitResult"), 415)}},
+            "responses": {**_responses(200, _ref("InitResult"), 415),
+                          "201": {"description": "Presets installed", "content":
+                                  _json_content(_ref("InitResult"))}}}},
         "/api/media/accounts": {
             "get": {"summary": "Accounts with health, limits and key presence",
                     "responses": _responses(200, _ref("AccountList"))},

@@ -29,7 +29,7 @@ from runner.engine.api import one_shot_plan, pin_account, project_pipeline
 from runner.engine.plan import Plan, build_plan
 from runner.engine.run import Engine, History
 from runner.engine.services import EngineOptions
-from runner.errors import UsageError
+from runner.errors import MediamixError, UsageError, redact
 from runner.runlog.records import JobRecord, Record, RunRecord, new_id, utcnow
 from runner.runlog.sink import RunLogSink
 from runner.runlog.store import RunLog
@@ -237,9 +237,12 @@ class JobService:
         except asyncio.CancelledError:
             self._record_never_started(sub)
             # Cancelled on purpose (cancel or shutdown): the task simply ends.
+        except MediamixError as exc:  # e.g. the run log cannot be read to start an engine
+            self._record_failure(sub, "error", redact(str(exc)))
         except Exception as exc:  # a bug: never leave its jobs "running"
             crash_id = record_crash(exc, context=f"job service, run {sub.run_id}")
-            self._record_crash(sub, crash_id)
+            message = f"internal error (crash id {crash_id}; details in the server's crash log)"
+            self._record_failure(sub, "internal", message)
         finally:
             self._submissions.pop(sub.run_id, None)
 
@@ -348,10 +351,10 @@ class JobService:
             )
         )
 
-    def _record_crash(self, sub: _Submission, crash_id: str) -> None:
+    def _record_failure(self, sub: _Submission, error_class: str, message: str) -> None:
+        """Mark every unfinished job of the run failed, and the run too."""
         if self.sink is None:
             return
-        message = f"internal error (crash id {crash_id}; details in the server's crash log)"
         now = utcnow()
         for job_id in self.board.jobs_of_run(sub.run_id):
             live = self.board.jobs[job_id]
@@ -360,7 +363,7 @@ class JobService:
             fields = {k: v for k, v in live.job.items() if k in JobRecord.__dataclass_fields__}
             if fields.get("started_at") is None:
                 fields["started_at"] = now
-            fields.update(status="failed", finished_at=now, error_class="internal", error=message)
+            fields.update(status="failed", finished_at=now, error_class=error_class, error=message)
             self.sink.write(JobRecord(**fields))
         run = self.board.runs.get(sub.run_id, {})
         self.sink.write(
