@@ -74,9 +74,7 @@ class ServeProcess:
             login = next((ln for ln in self.stderr_lines if "log in at" in ln), None)
             if login is not None:
                 match = re.search(r"\?token=(\S+)", login)
-                self.token = self.env.get("MEDIAMIX_API_TOKEN") or (
-                    match.group(1) if match else ""
-                )
+                self.token = self.env.get("MEDIAMIX_API_TOKEN") or (match.group(1) if match else "")
                 return self
             time.sleep(0.05)
         raise AssertionError(f"serve did not start: {self.stderr}")

@@ -140,9 +140,10 @@ def test_snake_case_generate_and_the_job_list_filters(api: httpx.Client) -> None
     by_preset = api.get("/api/media/jobs", params={"preset": "notes", "provider": "local"})
     assert {r["preset"] for r in by_preset.json()["jobs"]} == {"notes"}
     assert api.get("/api/media/jobs", params={"since": "1h"}).json()["jobs"]
-    assert api.get("/api/media/jobs", params={"status": "cancelled", "preset": "notes"}).json()[
-        "jobs"
-    ] == []
+    assert (
+        api.get("/api/media/jobs", params={"status": "cancelled", "preset": "notes"}).json()["jobs"]
+        == []
+    )
 
 
 def test_paging_with_a_cursor_visits_every_job_once(api: httpx.Client) -> None:
@@ -254,8 +255,10 @@ def test_unknown_preset_and_wrong_media_type_are_400s(api: httpx.Client) -> None
     wrong = api.post("/api/media/generate", json={"mediaType": "audio", "prompt": "x",
                                                   "preset": "notes"})  # fmt: skip
     assert wrong.status_code == 400 and "makes text, not audio" in wrong.json()["error"]
-    account = api.post("/api/media/generate", json={"mediaType": "image", "prompt": "x",
-                                                    "preset": "image-card", "accountName": "rw"})
+    account = api.post(
+        "/api/media/generate",
+        json={"mediaType": "image", "prompt": "x", "preset": "image-card", "accountName": "rw"},
+    )
     assert account.status_code == 400 and "serves none" in account.json()["error"]
 
 
@@ -272,8 +275,12 @@ def test_an_api_key_in_a_body_is_refused_and_never_repeated(api: httpx.Client) -
 
 
 def test_bodies_that_are_not_a_json_object(api: httpx.Client, served: ServeProcess) -> None:
-    assert api.post("/api/media/generate", content=b"{oops",
-                    headers={"Content-Type": "application/json"}).status_code == 400
+    assert (
+        api.post(
+            "/api/media/generate", content=b"{oops", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
     listed = api.post("/api/media/generate", json=["image", "x"])
     assert listed.status_code == 400 and "JSON object" in listed.json()["error"]
     huge = api.post("/api/media/generate", content=b'{"prompt": "' + b"x" * (2 << 20) + b'"}',
@@ -289,8 +296,14 @@ def test_bodies_that_are_not_a_json_object(api: httpx.Client, served: ServeProce
 def test_auth_none_wrong_right(served: ServeProcess) -> None:
     with httpx.Client(base_url=served.base, timeout=10) as anonymous:
         assert anonymous.get("/healthz").status_code == 200
-        for path in ("/api/media/jobs", "/metrics", "/api/openapi.json", "/api/media/events",
-                     "/api/media/accounts", "/static/app.js"):
+        for path in (
+            "/api/media/jobs",
+            "/metrics",
+            "/api/openapi.json",
+            "/api/media/events",
+            "/api/media/accounts",
+            "/static/app.js",
+        ):
             none = anonymous.get(path)
             assert none.status_code == 401, (path, none.text)
         none = anonymous.get("/api/media/jobs")
@@ -298,8 +311,12 @@ def test_auth_none_wrong_right(served: ServeProcess) -> None:
         wrong = anonymous.get("/api/media/jobs", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
         near = served.token[:-1] + ("a" if served.token[-1] != "a" else "b")
-        assert anonymous.get("/api/media/jobs",
-                             headers={"Authorization": f"Bearer {near}"}).status_code == 401
+        assert (
+            anonymous.get(
+                "/api/media/jobs", headers={"Authorization": f"Bearer {near}"}
+            ).status_code
+            == 401
+        )
         right = anonymous.get("/api/media/jobs",
                               headers={"Authorization": f"Bearer {served.token}"})  # fmt: skip
         assert right.status_code == 200
@@ -341,8 +358,10 @@ def test_writes_must_be_json_and_same_origin(api: httpx.Client) -> None:
     foreign = api.post("/api/media/generate", json={"mediaType": "image", "prompt": "x"},
                        headers={"Origin": "https://evil.example"})  # fmt: skip
     assert foreign.status_code == 403 and "cross-origin" in foreign.json()["error"]
-    preflight = api.options("/api/media/generate", headers={
-        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    preflight = api.options(
+        "/api/media/generate",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
     assert preflight.status_code == 403
     assert "access-control-allow-origin" not in preflight.headers
     assert "access-control-allow-origin" not in api.get("/api/media/jobs").headers
@@ -457,8 +476,10 @@ def test_the_exfiltration_rule(
         answer = api.post("/api/media/accounts", json=body)
         assert answer.status_code == 201, (body, answer.text)
         assert answer.json()["outcome"] == "created"
-    updated = api.post("/api/media/accounts", json={"name": "oa", "provider": "openai",
-                                                     "apiKeyEnv": "OPENAI_API_KEY", "rpm": 30})
+    updated = api.post(
+        "/api/media/accounts",
+        json={"name": "oa", "provider": "openai", "apiKeyEnv": "OPENAI_API_KEY", "rpm": 30},
+    )
     assert updated.status_code == 200 and updated.json()["account"]["rpm"] == 30
     text = accounts_file.read_text()
     assert "AWS_SECRET_ACCESS_KEY" not in text and "collector.example" not in text
@@ -499,7 +520,8 @@ def test_presets_list_show_create_update_and_errors_at_their_line(
     assert (served.project / "presets" / "square.yaml").read_text() == good  # untouched
     syntax = api.put("/api/media/presets/square", json={"yaml": "media_type: [image\n"})
     assert syntax.status_code == 400 and syntax.json()["problems"][0].startswith(
-        "presets/square.yaml:2:")
+        "presets/square.yaml:2:"
+    )
     fixed = good.replace("card}", "card, params: {width: 512, height: 512}}")
     assert api.put("/api/media/presets/square", json={"yaml": fixed}).status_code == 200
     assert "512" in api.get("/api/media/presets/square").json()["yaml"]
@@ -563,7 +585,9 @@ def test_metrics_parse_as_prometheus_text(api: httpx.Client) -> None:
     assert families["mediamix_attempt_duration_seconds"].type == "histogram"
     assert families["mediamix_cost_usd"].type == "counter"
     assert {s.labels["state"] for s in families["mediamix_jobs_in_progress"].samples} == {
-        "queued", "running"}
+        "queued",
+        "running",
+    }
     assert families["mediamix_build_info"].samples[0].labels["version"]
 
 
@@ -652,8 +676,11 @@ def test_every_answer_matches_the_openapi_document(api: httpx.Client) -> None:
         errors = [e.message for e in validator.iter_errors(body)]
         assert not errors, (method, path, status, errors[:3])
         checked += 1
-        routes_seen.add(method + " " + next(
-            t for t, item in spec["paths"].items() if item.get(method.lower()) is operation))
+        routes_seen.add(
+            method
+            + " "
+            + next(t for t, item in spec["paths"].items() if item.get(method.lower()) is operation)
+        )
     assert checked > 50
     documented = {f"{m.upper()} {t}" for t, item in spec["paths"].items() for m in item}
     not_json = {"GET /metrics", "GET /api/media/events", "GET /api/media/{path}",
@@ -666,8 +693,10 @@ def test_the_openapi_document_covers_every_route() -> None:
     from runner.server.settings import ServeSettings
 
     app = make_app(ServeSettings(token="t" * 20))
-    spec_paths = {re.sub(r"\{[^}]+\}", "{}", p) for p in
-                  __import__("runner.server.openapi", fromlist=["document"]).document()["paths"]}
+    spec_paths = {
+        re.sub(r"\{[^}]+\}", "{}", p)
+        for p in __import__("runner.server.openapi", fromlist=["document"]).document()["paths"]
+    }
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter") or info.get("prefix", "")
