@@ -340,7 +340,7 @@ def test_the_login_url_gives_an_httponly_strict_cookie(served: ServeProcess) -> 
 
 
 def test_host_header_must_name_this_server(served: ServeProcess) -> None:
-    for host in ("evil.example", "evil.example:%d" % served.port, "127.0.0.1.evil.example"):
+    for host in ("evil.example", f"evil.example:{served.port}", "127.0.0.1.evil.example"):
         status, body = raw_get(served, "/api/media/jobs", Host=host)
         assert status == 403 and b"--allow-host" in body
     status, _ = raw_get(served, "/healthz", Host="rebound.example")
@@ -651,10 +651,10 @@ def _operation(spec: dict[str, Any], method: str, path: str) -> dict[str, Any] |
         pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
         if template == "/api/media/{path}":
             pattern = "^/api/media/.+$"
-        if re.match(pattern, path) and method.lower() in item:
-            # The most specific template wins (the {path} catch-all last).
-            if best is None or best[0] == "/api/media/{path}":
-                best = (template, item[method.lower()])
+        # The most specific template wins (the {path} catch-all last).
+        if (re.match(pattern, path) and method.lower() in item
+                and (best is None or best[0] == "/api/media/{path}")):  # fmt: skip
+            best = (template, item[method.lower()])
     return best[1] if best else None
 
 

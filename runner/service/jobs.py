@@ -125,7 +125,8 @@ class JobService:
         the run-log writer (flushing it)."""
         tasks = [s.task for s in self._submissions.values() if s.task is not None]
         for sub in list(self._submissions.values()):
-            self._cancel_submission(sub)
+            # Not "by request": vendor tasks are left alone, as after a Ctrl-C of a run.
+            self._cancel_submission(sub, by_request=False)
         if tasks:
             await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
         for slot in list(self._engines.values()):
@@ -295,9 +296,10 @@ class JobService:
         self._cancel_submission(sub)
         return "running" if sub.started else "queued"
 
-    def _cancel_submission(self, sub: _Submission) -> None:
-        for slot in self._engines.values():
-            slot.engine.cancel(sub.run_id)
+    def _cancel_submission(self, sub: _Submission, *, by_request: bool = True) -> None:
+        if by_request:
+            for slot in self._engines.values():
+                slot.engine.cancel(sub.run_id)
         if sub.task is not None and not sub.task.done():
             sub.task.cancel()
 

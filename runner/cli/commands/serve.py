@@ -43,6 +43,20 @@ from runner.config.limits import MAX_CONCURRENCY
     show_default=True,
     help="Largest request body, in bytes.",
 )
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(0.5, 600),
+    default=15.0,
+    show_default=True,
+    help="Seconds a client has to send a request's headers.",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(0.5, 3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds a client has to send a request's body.",
+)
 @click.pass_context
 def serve_cmd(
     ctx: click.Context,
@@ -52,6 +66,8 @@ def serve_cmd(
     cors_origins: tuple[str, ...],
     concurrency: int | None,
     max_body: int,
+    header_timeout: float,
+    body_timeout: float,
 ) -> None:
     """Serve the original system's HTTP API and a live dashboard over this project.
 
@@ -83,6 +99,8 @@ def serve_cmd(
         cors_origins=cors_origins,
         concurrency=concurrency,
         max_body_bytes=max_body,
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
     )
 
     def ready(base_url: str) -> None:
