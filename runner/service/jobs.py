@@ -99,7 +99,10 @@ class JobService:
         max_queued: int = MAX_QUEUED,
     ) -> None:
         self.source = source
-        self.options = options or EngineOptions()
+        # No flush (file + fsync) on the event loop as each run ends: with hundreds of jobs
+        # finishing together that stalled every response and event by a second. The
+        # writer's thread lands records every half second, as in a batch.
+        self.options = options or EngineOptions(flush_each_run=False)
         self.concurrency = concurrency
         self.max_queued = max_queued
         self.board = LiveBoard()
