@@ -20,7 +20,6 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -38,7 +37,7 @@ QUICK_JOBS = 100
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def show(name: str, values_ms: list[float]) -> str:
@@ -135,8 +134,8 @@ def test_job_page_and_event_delay_with_200_jobs_running(tmp_path: Path) -> None:
             "mediamix.yaml": "storage: {url: file://outputs}\n",
             "accounts.yaml": "accounts:\n  - {name: oa, provider: openai, api_key_env: BENCH_KEY,"
             f" base_url: '{fake_url}/openai/v1'}}\n  - {{name: local, provider: local}}\n",
-            "presets/held.yaml": "media_type: text\nmodels:\n  - {provider: openai, model: gpt-4o}\n"
-            "retry: {max_attempts: 1}\n",
+            "presets/held.yaml": "media_type: text\nmodels:\n"
+            "  - {provider: openai, model: gpt-4o}\nretry: {max_attempts: 1}\n",
             "presets/quick.yaml": "media_type: text\nmodels:\n"
             "  - {provider: local, model: template}\n",
         })  # fmt: skip
