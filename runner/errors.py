@@ -18,6 +18,7 @@ line (exit 1, or 2 for configuration/usage); anything else is a bug (exit 3).
     ├── StorageError           writing an artifact failed
     ├── RunLogError            the DuckDB run log could not be read or written
     ├── BudgetExceeded         dispatching would exceed --max-cost
+    ├── DispatchStopped        no new paid call: stopping (a signal) or nowhere to record it
     └── JobFailed              every candidate of a step failed (carries the last cause)
 """
 
@@ -142,6 +143,16 @@ class RunLogError(MediamixError):
 
 class BudgetExceeded(MediamixError):
     pass
+
+
+class DispatchStopped(MediamixError):
+    """No new paid call may start: the run is stopping (SIGTERM, Ctrl-C) or what a call
+    buys could not be kept (the run log's or the outputs' disk is full). ``kind`` says
+    which: "interrupted", "runlog" or "storage"."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        super().__init__(message)
 
 
 class JobFailed(MediamixError):

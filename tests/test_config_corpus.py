@@ -28,9 +28,7 @@ CASES = sorted(MANIFEST)
 
 # The C and the pure-Python PyYAML loaders word syntax errors differently; the
 # messages users see must not depend on which one is installed.
-LOADERS: dict[str, type[Any]] = {"pure-python": yaml.SafeLoader}
-if getattr(yaml, "CSafeLoader", None) is not None:
-    LOADERS["libyaml"] = yaml.CSafeLoader
+LOADERS: dict[str, type[Any]] = yamlsource.LOADERS
 
 
 def _only_warnings(expected: list[str]) -> bool:

@@ -193,13 +193,14 @@ PATHOLOGICAL = {
         "fuzzed.yaml:1:7: c: '<<' merges mappings only (e.g. <<: *defaults)",
     ),
     "impossible-date": (
-        "when: 2024-02-30\n",
+        "when: !!timestamp 2024-02-30\n",
         "fuzzed.yaml:1:7: when: '2024-02-30' is not a valid date (day is out of range for "
         "month); put it in quotes to keep it as text",
     ),
     "empty-int-tag": (
         "n: !!int\n",
-        "fuzzed.yaml:1:4: n: '' is not a valid whole number; put it in quotes to keep it as text",
+        "fuzzed.yaml:1:4: n: '' is not a valid whole number (a whole number is digits, "
+        "0o... (octal) or 0x... (hex)); put it in quotes to keep it as text",
     ),
     "control-character": (
         "a: b\nc: d\x07\n",

@@ -35,9 +35,12 @@ WRITER_SCRIPT = textwrap.dedent(
     from runner.runlog.writer import RunLogWriter
 
     directory, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    flush_every = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    report_every = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     t0 = datetime(2026, 11, 1, 10, tzinfo=UTC)
-    w = RunLogWriter(directory, flush_interval_s=0.02, max_batch=25)
+    # When reporting (to be killed), nothing is sealed on a timer: what survives the kill
+    # survives because each write reached the journal.
+    interval, batch = (3600, 10**9) if report_every else (0.02, 25)
+    w = RunLogWriter(directory, flush_interval_s=interval, max_batch=batch)
     w.write(RunRecord(run_id=tag, pipeline="p", started_at=t0))
     for i in range(n):
         job = JobRecord(job_id=f"{tag}-j{i}", run_id=tag, step_id="s", media_type="image",
@@ -49,10 +52,9 @@ WRITER_SCRIPT = textwrap.dedent(
         w.write(EventRecord(event_id=f"{tag}-e{i}", run_id=tag, occurred_at=t0, kind="attempt",
                             message="ok", job_id=job.job_id))
         w.write(JobRecord(**{**vars(job), "status": "succeeded"}))
-        if flush_every and (i + 1) % flush_every == 0:
-            w.flush()
-            print(f"flushed {i + 1}", flush=True)
-    if not flush_every:
+        if report_every and (i + 1) % report_every == 0:
+            print(f"wrote {i + 1}", flush=True)
+    if not report_every:
         w.close()
     else:
         print("done", flush=True)
@@ -61,9 +63,9 @@ WRITER_SCRIPT = textwrap.dedent(
 )
 
 
-def _spawn(directory: Path, tag: str, n: int, flush_every: int = 0) -> subprocess.Popen[str]:
+def _spawn(directory: Path, tag: str, n: int, report_every: int = 0) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", WRITER_SCRIPT, str(directory), tag, str(n), str(flush_every)],
+        [sys.executable, "-c", WRITER_SCRIPT, str(directory), tag, str(n), str(report_every)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -153,33 +155,71 @@ def test_two_processes_two_threads_and_a_reader_lose_nothing(tmp_path: Path) -> 
     assert _count(log, "SELECT count(*) FROM runs") == 2
 
 
-def test_sigkilled_writer_keeps_everything_it_flushed(tmp_path: Path) -> None:
+def test_sigkilled_writer_keeps_every_record_it_wrote(tmp_path: Path) -> None:
+    """The ledger's promise: a record is durable when write() returns, not when a batch
+    is flushed. The writer never seals a batch here; the kill leaves a live journal."""
     log = RunLog(tmp_path / "log")
-    proc = _spawn(log.directory, "killed", 200, flush_every=50)
+    proc = _spawn(log.directory, "killed", 200, report_every=50)
     assert proc.stdout is not None
-    flushed = 0
+    wrote = 0
     for line in proc.stdout:
-        if line.startswith("flushed"):
-            flushed = int(line.split()[1])
-        if flushed >= 100:
+        if line.startswith("wrote"):
+            wrote = int(line.split()[1])
+        if wrote >= 100:
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    proc.stdout.close()
+    assert [p.suffix for p in log.inbox.iterdir()] == [".journal"]
     # A half-written temp file, as a kill mid-write would leave, must be ignored.
     (log.inbox / ".00000000000000000000-1-deadbeef.jsonl.tmp").write_text('{"table": "jo')
 
     result = log.ingest()
 
     assert result.rejected == []
-    # Everything flushed before the kill is there, with its final job status.
     with log.connect_readonly() as con:
         attempt_ids = {r[0] for r in con.execute("SELECT attempt_id FROM attempts").fetchall()}
         succeeded = {
             r[0]
             for r in con.execute("SELECT job_id FROM jobs WHERE status = 'succeeded'").fetchall()
         }
-    assert {f"killed-a{i}" for i in range(100)} <= attempt_ids
-    assert {f"killed-j{i}" for i in range(100)} <= succeeded
+    assert {f"killed-a{i}" for i in range(wrote)} <= attempt_ids
+    assert {f"killed-j{i}" for i in range(wrote)} <= succeeded
+    assert list(log.inbox.glob("*.journal")) == []
+
+
+def test_a_live_writers_journal_is_left_alone_until_it_seals(tmp_path: Path) -> None:
+    log = RunLog(tmp_path)
+    writer = log.writer(flush_interval_s=3600)
+    writer.write(RunRecord(run_id="live", pipeline="p", started_at=T0))
+    (journal,) = log.inbox.glob("*.journal")
+    assert json.loads(journal.read_text())["run_id"] == "live"  # on disk already
+
+    log.ingest()  # its lock is held: not adopted, not merged, not touched
+
+    assert journal.is_file()
+    assert _count(log, "SELECT count(*) FROM runs") == 0
+    writer.close()
+    assert _count(log, "SELECT count(*) FROM runs") == 1
+
+
+def test_a_torn_last_line_of_a_dead_writers_journal_is_cut_off(tmp_path: Path) -> None:
+    """A write the disk cut short leaves half a line; the whole lines before it merge."""
+    log = RunLog(tmp_path)
+    with log.writer(flush_interval_s=3600) as writer:
+        writer.write(RunRecord(run_id="r1", pipeline="p", started_at=T0))
+        writer.write(RunRecord(run_id="r2", pipeline="p", started_at=T0))
+    (batch,) = log.pending_files()
+    dead = batch.with_suffix(".journal")
+    batch.rename(dead)
+    with open(dead, "a", encoding="utf-8") as fh:
+        fh.write('{"table": "runs", "run_id": "r3", "pipel')
+
+    result = log.ingest()
+
+    assert result.rejected == []
+    with log.connect_readonly() as con:
+        assert con.execute("SELECT run_id FROM runs ORDER BY 1").fetchall() == [("r1",), ("r2",)]
 
 
 def test_writer_redacts_secrets_everywhere(tmp_path: Path) -> None:
@@ -258,26 +298,20 @@ def test_latest_version_wins_even_when_its_batch_is_ingested_first(tmp_path: Pat
         assert con.execute("SELECT status FROM jobs").fetchall() == [("succeeded",)]
 
 
-def test_a_version_replaced_within_one_batch_is_not_written(tmp_path: Path) -> None:
-    """A job that starts and ends within one flush costs one line; every other record
-    (attempts, events, other jobs' versions) is kept, in order."""
+def test_every_record_is_in_the_journal_when_write_returns_in_order(tmp_path: Path) -> None:
     log = RunLog(tmp_path)
-    with log.writer(flush_interval_s=3600) as writer:
-        writer.write(RunRecord(run_id="r", pipeline="p", started_at=T0))
-        _write_jobs(writer, "t", 2)
-        writer.write(RunRecord(run_id="r", pipeline="p", started_at=T0, status="succeeded"))
-    (batch,) = log.pending_files()
-    lines = [json.loads(line) for line in batch.read_text().splitlines()]
+    writer = log.writer(flush_interval_s=3600)
+    writer.write(RunRecord(run_id="r", pipeline="p", started_at=T0))
+    _write_jobs(writer, "t", 2)
+    (journal,) = log.inbox.glob("*.journal")
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
     assert [(x["table"], x.get("status")) for x in lines] == [
-        ("attempts", "succeeded"),
-        ("events", None),
-        ("jobs", "succeeded"),
-        ("attempts", "succeeded"),
-        ("events", None),
-        ("jobs", "succeeded"),
-        ("runs", "succeeded"),
+        ("runs", "running"),
+        *[("jobs", "running"), ("attempts", "succeeded"), ("events", None), ("jobs", "succeeded")]
+        * 2,
     ]
     assert [x["seq"] for x in lines] == sorted(x["seq"] for x in lines)
+    writer.close()
     with log.connect_readonly() as con:
         assert con.execute("SELECT count(*), min(status) FROM jobs").fetchall() == [
             (2, "succeeded")
@@ -335,6 +369,7 @@ def test_unreadable_batch_is_set_aside_not_deleted(tmp_path: Path) -> None:
     result = log.ingest()
     assert [p.name for p in result.rejected] == [bad.name]
     assert (tmp_path / "rejected" / bad.name).read_text() == "this is not json\n"
+    assert (tmp_path / "rejected" / f"{bad.name}.reason.txt").read_text().strip()
     assert _count(log, "SELECT count(*) FROM attempts") == 2
     assert log.pending_files() == []
 

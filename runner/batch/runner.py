@@ -29,14 +29,16 @@ from runner.batch.rows import BadRow, Row, read_rows
 from runner.batch.shard import Shard
 from runner.config.loader import load_pipeline
 from runner.config.project import Workspace
-from runner.engine.api import history_for, open_runlog, resolve_pipeline_path
+from runner.engine.api import finish_runlog, history_for, open_runlog, resolve_pipeline_path
 from runner.engine.plan import Plan, build_plan
 from runner.engine.results import RunResult
 from runner.engine.run import Engine, History
 from runner.engine.services import EngineOptions
+from runner.engine.stopping import Stopper
 from runner.errors import UsageError, redact
 from runner.runlog.records import new_id, utcnow
 from runner.runlog.sink import RunLogSink
+from runner.runlog.store import NoticeCallback, RunLog
 
 BadRowPolicy = Literal["skip", "fail"]
 BatchStatus = Literal["succeeded", "failed", "interrupted"]
@@ -54,6 +56,8 @@ class BatchOptions:
     on_bad_row: BadRowPolicy = "skip"
     seed: int | None = None
     runlog_dir: Path | None = None
+    #: Shared with the signal handlers: stops dispatch (soft) or in-flight calls (hard).
+    stopper: Stopper = field(default_factory=Stopper, compare=False)
 
 
 @dataclass
@@ -180,7 +184,12 @@ class BatchResult:
 
 
 def prepare_batch(
-    ws: Workspace, pipeline: str | Path, inputs_file: str | Path, options: BatchOptions
+    ws: Workspace,
+    pipeline: str | Path,
+    inputs_file: str | Path,
+    options: BatchOptions,
+    *,
+    notify: NoticeCallback | None = None,
 ) -> PreparedBatch:
     """Read and check the pipeline, every row and the run log; call nothing."""
     loaded = load_pipeline(resolve_pipeline_path(pipeline, ws))
@@ -221,11 +230,21 @@ def prepare_batch(
         rows_other_shards=len(rows) - len(in_shard),
         rows_done_earlier=len(in_shard) - len(todo),
         history=history,
-        history_learned=history_for(plan, runlog) if plan is not None else History(),
+        history_learned=history_for(plan, runlog, notify) if plan is not None else History(),
     )
 
 
 RowCallback = Callable[[Row, RunResult], None]
+
+#: A long batch merges its records into runlog.duckdb this often (when the file is free),
+#: so the file people open while it runs is at most this old.
+MERGE_EVERY_S = 60.0
+
+
+async def _merge_every(runlog: RunLog, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        await asyncio.to_thread(runlog.merge_now, wait_s=0.0)
 
 
 class BatchRun:
@@ -236,11 +255,13 @@ class BatchRun:
         options: BatchOptions,
         *,
         on_row: RowCallback | None = None,
+        notify: NoticeCallback | None = None,
     ) -> None:
         self.ws = ws
         self.prepared = prepared
         self.options = options
         self.on_row = on_row
+        self.notify: NoticeCallback = notify or (lambda message: None)
         self.succeeded = 0
         self.failed = 0
         self.running = 0
@@ -253,8 +274,9 @@ class BatchRun:
         self._t0 = time.monotonic()
 
     def interrupt(self) -> None:
-        """Stop taking new rows; rows in flight finish."""
+        """Stop taking new rows and starting new calls; calls in flight finish."""
         self.stopped = self.stopped or "interrupted"
+        self.options.stopper.soft("interrupted", "the batch was interrupted")
 
     def snapshot(self) -> BatchSnapshot:
         return BatchSnapshot(
@@ -276,11 +298,16 @@ class BatchRun:
             runlog = open_runlog(self.ws, self.options.runlog_dir)
             with runlog.writer() as sink:
                 self._close_stale(sink)
+                merging = asyncio.create_task(_merge_every(runlog, MERGE_EVERY_S))
                 try:
                     await self._run_rows(prepared.plan, sink)
                 except asyncio.CancelledError:
                     cancelled = True
-        if cancelled:
+                finally:
+                    merging.cancel()
+            said = self.prepared.history_learned.unavailable is not None
+            await finish_runlog(runlog, sink, self.notify, said_waiting=said)
+        if cancelled or self.options.stopper.kind == "interrupted":
             self.stopped = "interrupted"
         return self._result(started)
 
@@ -292,6 +319,7 @@ class BatchRun:
             fail_fast=o.fail_fast,
             shard=str(o.shard) if o.shard else None,
             flush_each_run=False,
+            stopper=o.stopper,
         )
         async with Engine(
             self.ws, sink, options=engine_options, history=self.prepared.history_learned

@@ -52,6 +52,8 @@ class ProgressPrinter:
                 self._echo(f"done   {self._step(event)}  {event.message}", fg="green")
             elif not ok:
                 self._echo(f"FAILED {self._step(event)}  {event.message}", fg="red")
+        elif kind == "notice":  # shown even when quiet: it is about the run log itself
+            self._echo(f"note   {event.message}", fg="yellow")
         elif kind == "skipped":
             self._finished[event.step_id or ""] += 1
             if not self.quiet:

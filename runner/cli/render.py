@@ -52,3 +52,10 @@ def print_result(result: RunResult) -> None:
         f"{result.failed} failed{cost})",
         err=True,
     )
+
+
+def exit_code_for(status: str, stopped_code: int) -> int:
+    """0 succeeded, 1 failed, 130/143 interrupted (by Ctrl-C / SIGTERM)."""
+    if status == "succeeded":
+        return 0
+    return stopped_code if status == "interrupted" else 1

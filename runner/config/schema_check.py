@@ -114,9 +114,12 @@ def _messages(error: ValidationError) -> list[tuple[DocPath, str, bool]]:
                     False,
                 )
             ]
+        if names == ["boolean"] and isinstance(instance, str):
+            # YAML 1.2: yes/no/on/off are text; say so in the words the value was written.
+            return [(path, f"expected true or false, got {instance!r}", False)]
         hint = ""
-        if names == ["string"] and isinstance(instance, int | float | datetime.date):
-            # YAML turns unquoted 3.5, yes, on, 2024-05-01 into numbers, booleans, dates.
+        if names == ["string"] and isinstance(instance, int | float | bool | datetime.date):
+            # YAML turns unquoted 3.5, 017 and true into numbers and booleans.
             hint = "; put it in quotes to make it text"
         return [(path, f"expected {wanted}, got {_describe(instance)}{hint}", False)]
     if validator == "pattern":

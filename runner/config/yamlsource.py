@@ -16,14 +16,14 @@ from typing import Any
 
 import yaml
 
+from runner.config.yaml12 import LOADERS, PurePythonLoader
 from runner.errors import ConfigError, Diagnostic
 
-try:  # The C loader is ~10x faster; fall back when libyaml is missing.
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on the PyYAML build
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
-
 DocPath = tuple[str | int, ...]
+
+
+#: Monkeypatched by tests to run every check under both loaders.
+_Loader: type[Any] = LOADERS.get("libyaml", PurePythonLoader)
 
 
 def format_path(path: DocPath) -> str:
@@ -78,7 +78,7 @@ def _mark(node: yaml.Node | yaml.Event) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
-_CONSTRUCTOR = yaml.SafeLoader("")
+_CONSTRUCTOR = PurePythonLoader("")
 
 #: Deeper nesting than this is certainly a mistake, and libyaml's composer would
 #: recurse in C (a segfault, not an exception) on pathological input.
@@ -273,9 +273,9 @@ def _check_depth(text: str, file: str) -> None:
     try:
         _check_depth_with(text, file, _Loader)
     except yaml.MarkedYAMLError as exc:
-        if "nesting depth" not in str(exc.problem) or _Loader is yaml.SafeLoader:
+        if "nesting depth" not in str(exc.problem) or _Loader is PurePythonLoader:
             raise
-        _check_depth_with(text, file, yaml.SafeLoader)
+        _check_depth_with(text, file, PurePythonLoader)
         raise
 
 

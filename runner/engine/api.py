@@ -18,27 +18,70 @@ from runner.config.yamlsource import Positions, YamlDocument
 from runner.engine.plan import Plan, build_plan
 from runner.engine.results import RunResult
 from runner.engine.run import Engine, History
-from runner.engine.services import EngineOptions, ProgressCallback
-from runner.errors import UsageError
-from runner.runlog.store import RunLog
+from runner.engine.services import EngineOptions, Progress, ProgressCallback
+from runner.errors import RunLogError, UsageError
+from runner.runlog.store import NoticeCallback, ReadBlocked, RunLog
+from runner.runlog.writer import RunLogWriter
 
 
 def open_runlog(ws: Workspace, override: str | os.PathLike[str] | None = None) -> RunLog:
     return RunLog(Path(override) if override else ws.project.runlog_dir)
 
 
-def history_for(plan: Plan, runlog: RunLog) -> History:
+#: How long a run waits for another mediamix process (a long `mediamix sql`) before it
+#: starts without the run log's history: a run is never held up by a reader.
+HISTORY_WAIT_S = 2.0
+
+
+def history_for(plan: Plan, runlog: RunLog, notify: NoticeCallback | None = None) -> History:
     """What the run log knows, in one read: account health (so a flaky account stays
-    less preferred across restarts) and, when an adaptive step needs it, model stats."""
+    less preferred across restarts) and, when an adaptive step needs it, model stats.
+
+    When the log cannot be read now (another program holds it for writing, a reader holds
+    it too long), the run goes on without history and ``notify`` says so once.
+    """
     if not runlog.exists() and not runlog.pending_files():
         return History()
     adaptive = [s for s in plan.steps if s.strategy == "adaptive"]
-    with runlog.queries() as q:
-        accounts = q.account_stats()
-        if not adaptive:
-            return History(accounts=accounts)
-        window = max((s.preset.adaptive.window_hours if s.preset else 168.0) for s in adaptive)
-        return History(models=q.model_stats(window), accounts=accounts)
+    try:
+        with runlog.queries(lock_timeout_s=HISTORY_WAIT_S) as q:
+            accounts = q.account_stats()
+            if not adaptive:
+                return History(accounts=accounts)
+            window = max(
+                (s.preset.adaptive.window_hours if s.preset else 168.0) for s in adaptive
+            )
+            return History(models=q.model_stats(window), accounts=accounts)
+    except ReadBlocked as exc:
+        reason = f"{exc.held.path.name} is open for writing in {exc.held.holder.describe()}"
+    except RunLogError as exc:
+        reason = str(exc)
+    if notify is not None:
+        notify(
+            f"running without run-log history ({reason}); this run's records wait in "
+            f"{runlog.inbox} and merge when the file is free"
+        )
+    return History(unavailable=reason)
+
+
+async def finish_runlog(
+    runlog: RunLog, sink: RunLogWriter, notify: NoticeCallback, *, said_waiting: bool = False
+) -> None:
+    """After a run's writer is closed: merge its records into ``runlog.duckdb`` now (when
+    the file is free; never waiting on another program), and say what could not be done
+    (unless ``said_waiting``: the run already said its records would wait)."""
+    unwritten = sink.problem()
+    if unwritten is not None:
+        notify(f"run log: {unwritten}; they could not be written and are lost")
+    outcome = await asyncio.to_thread(runlog.merge_now)
+    if not outcome.ok and not said_waiting:
+        notify(
+            f"run log: this run's records wait in {runlog.inbox} and merge at the next "
+            f"mediamix command ({outcome.waiting_reason})"
+        )
+    for message in runlog.notices:
+        notify(message)
+    runlog.notices.clear()
 
 
 def resolve_pipeline_path(path: str | os.PathLike[str], ws: Workspace) -> Path:
@@ -105,10 +148,23 @@ async def run_plan(
     run_id: str | None = None,
 ) -> RunResult:
     runlog = open_runlog(ws, runlog_dir)
-    history = await asyncio.to_thread(history_for, plan, runlog)
+    notify = notifier(progress)
+    history = await asyncio.to_thread(history_for, plan, runlog, notify)
     with runlog.writer() as sink:
         async with Engine(ws, sink, options=options, history=history, progress=progress) as engine:
-            return await engine.run(plan, run_id=run_id)
+            result = await engine.run(plan, run_id=run_id)
+    await finish_runlog(runlog, sink, notify, said_waiting=history.unavailable is not None)
+    return result
+
+
+def notifier(progress: ProgressCallback | None) -> NoticeCallback:
+    """One-line notices for the person running a command, through its progress channel."""
+
+    def notify(message: str) -> None:
+        if progress is not None:
+            progress(Progress("notice", message=message))
+
+    return notify
 
 
 def one_shot_plan(

@@ -30,6 +30,7 @@ from runner.errors import (
     ArtifactInvalid,
     BudgetExceeded,
     CredentialsError,
+    DispatchStopped,
     MediamixError,
     PermanentError,
     ProviderError,
@@ -219,6 +220,7 @@ class CandidateRunner:
             job.params,
             provider=spec.provider,
         )
+        sv.may_dispatch()
         lease = await sv.pool.acquire(
             spec.provider,
             spec.model,
@@ -228,6 +230,8 @@ class CandidateRunner:
             deadline=job.deadline,
         )
         try:
+            # Waiting for capacity can take long: ask again whether the call may go out.
+            sv.may_dispatch()
             # Before the attempt counts: a call the budget refuses was never made.
             reserved = sv.budget.reserve(
                 pricing.estimate_cost_usd(
@@ -239,7 +243,7 @@ class CandidateRunner:
                     lease.account.prices or None,
                 )
             )
-        except BudgetExceeded:
+        except (BudgetExceeded, DispatchStopped):
             lease.release("unused")
             raise
         job.attempts += 1
@@ -326,7 +330,9 @@ class CandidateRunner:
                 retry_after=getattr(exc, "retry_after", None),
                 error=redact(str(exc)),
             )
-            if isinstance(exc, UnavailableError | BudgetExceeded | StorageError):
+            if isinstance(
+                exc, UnavailableError | BudgetExceeded | StorageError | DispatchStopped
+            ):
                 raise
             if isinstance(exc, ProviderError | ArtifactInvalid):
                 job.failures.append(f"{spec.label}: {error_class(exc)}: {redact(str(exc))}")

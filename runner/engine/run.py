@@ -36,7 +36,14 @@ from runner.engine.services import (
 )
 from runner.engine.strategies import StrategyRunner
 from runner.engine.templating import Names, evaluate, render, render_params
-from runner.errors import BudgetExceeded, JobFailed, MediamixError, TemplateError, redact
+from runner.errors import (
+    BudgetExceeded,
+    DispatchStopped,
+    JobFailed,
+    MediamixError,
+    TemplateError,
+    redact,
+)
 from runner.providers.base import InputAsset
 from runner.runlog.records import (
     ArtifactRecord,
@@ -128,6 +135,8 @@ class PipelineRun:
         try:
             await asyncio.gather(*(self.run_step(sp) for sp in self.plan.steps))
             status = "failed" if any(r.status == "failed" for r in self.results) else "succeeded"
+            if status == "failed" and sv.options.stopper.kind == "interrupted":
+                status = "interrupted"
         except (asyncio.CancelledError, KeyboardInterrupt):
             status = "interrupted"
             raise
@@ -338,9 +347,27 @@ class PipelineRun:
         )
 
     async def _execute_job(self, job: Job) -> JobResult:
-        sv = self.sv
+        """Run one job; a hard stop (the grace period after SIGTERM ran out) cancels it,
+        and it is then recorded as interrupted instead of vanishing."""
+        stopper = self.sv.options.stopper
+        task = asyncio.current_task()
+        assert task is not None
+        stopper.running.add(task)
         started = utcnow()
         t0 = time.perf_counter()
+        try:
+            return await self._run_job_body(job, started, t0)
+        except asyncio.CancelledError:
+            if not stopper.hard_stopped or task.cancelling() == 0:
+                raise
+            task.uncancel()  # our own hard stop: record the job, let the run end normally
+            reason = f"interrupted: {stopper.reason} (the call in flight was cancelled)"
+            return self._job_failed(job, started, t0, DispatchStopped("interrupted", reason))
+        finally:
+            stopper.running.discard(task)
+
+    async def _run_job_body(self, job: Job, started: datetime, t0: float) -> JobResult:
+        sv = self.sv
         sv.sink.write(self._job_record(job, "running", started))
         sv.progress(Progress("job_started", job.plan.id, job.job_id, job.plan.media_type))
         if sv.reuse is not None:
@@ -349,6 +376,10 @@ class PipelineRun:
                 return self._job_reused(job, started, reused)
         if self.stop_dispatch:
             return self._job_failed(job, started, t0, sv.budget.exhausted_error())
+        try:
+            sv.may_dispatch()
+        except DispatchStopped as exc:
+            return self._job_failed(job, started, t0, exc)
         try:
             job.inputs = await self._local_inputs(job.inputs)
             produced = await StrategyRunner(sv, job).run()
@@ -363,6 +394,8 @@ class PipelineRun:
                 self.stop_dispatch = True
             return self._job_failed(job, started, t0, exc)
         except asyncio.CancelledError:
+            if sv.options.stopper.hard_stopped:
+                raise  # a hard stop: _execute_job records the job as interrupted
             # Never leave the job "running" in the ledger: it ended here, unfinished.
             reason = (
                 "cancelled by request"
@@ -534,6 +567,8 @@ class History:
     models: list[CandidateStats] = field(default_factory=list)
     #: Rows of the run log's account_health view.
     accounts: list[dict[str, Any]] = field(default_factory=list)
+    #: Why the run log could not be read (the run went on without history), or None.
+    unavailable: str | None = None
 
 
 class Engine:

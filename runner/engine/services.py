@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from runner.config.project import Workspace
 from runner.engine.accounts import AccountPool
 from runner.engine.outputs import ArtifactOutput
+from runner.engine.stopping import Stopper
 from runner.errors import BudgetExceeded
 from runner.runlog.records import (
     RECENT_ATTEMPTS,
@@ -40,7 +41,7 @@ class Progress:
     """One thing worth telling a person watching the run (the CLI decides how)."""
 
     #: step_started | job_started | job_finished | attempt_failed | waiting | skipped |
-    #: run_finished
+    #: run_finished | notice (a one-line message about the run itself, e.g. the run log)
     kind: str
     step_id: str | None = None
     job_id: str | None = None
@@ -74,6 +75,8 @@ class EngineOptions:
     #: Flush the run log as each run ends. A batch turns it off: its writer flushes every
     #: half second anyway, and a file plus fsync per row would cost more than the row.
     flush_each_run: bool = True
+    #: Shared with whoever may stop the run (signal handlers, the server's cancel).
+    stopper: Stopper = field(default_factory=Stopper)
 
 
 class Budget:
@@ -233,6 +236,17 @@ class Services:
                 data=data,
             )
         )
+
+    def may_dispatch(self) -> None:
+        """Raise DispatchStopped unless a new paid call may start now: not while the run
+        is stopping, and not while the run log cannot record what the call would buy."""
+        stopper = self.options.stopper
+        if stopper.kind is None:
+            problem = self.sink.problem()
+            if problem is None:
+                return
+            stopper.soft("runlog", f"the run log cannot be written ({problem})")
+        stopper.check()
 
     async def http_client(self) -> httpx.AsyncClient:
         if self.http is None:

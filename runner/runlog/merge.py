@@ -8,6 +8,10 @@ merging the same rows twice changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
 import duckdb
 
 from runner.runlog.codec import KEY_OF, UPSERT_TABLES
@@ -65,3 +69,34 @@ def merge_table(
     # fetchall, not fetchone: a half-read result blocks the connection's next statement.
     rows = con.execute(sql).fetchall()
     return int(rows[0][0]) if rows else 0
+
+
+def sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_list(paths: Iterable[Path]) -> str:
+    return "[" + ", ".join(sql_str(str(p)) for p in paths) + "]"
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT; on failure roll back if DuckDB still can, and let the *first*
+    error through (a full disk), never "cannot rollback - no transaction is active"."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        quietly(con, "ROLLBACK")
+        raise
+
+
+def quietly(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    with suppress(duckdb.Error):
+        con.execute(sql)
+
+
+def one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

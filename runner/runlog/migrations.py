@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from runner.errors import RunLogError
+from runner.runlog.merge import transaction
 
 
 @dataclass(frozen=True)
@@ -223,16 +224,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     for migration in MIGRATIONS:
         if migration.version in done:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(migration.sql)
             con.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 [migration.version, migration.name, datetime.now(UTC).replace(tzinfo=None)],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         applied.append(migration.name)
     return applied

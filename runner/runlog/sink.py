@@ -9,13 +9,18 @@ from runner.runlog.records import Record
 
 class RunLogSink(Protocol):
     def write(self, record: Record) -> None:
-        """Queue a record; must not block on I/O. Run and job records are upserts by id."""
+        """Record durably (or hold it and report a problem); never blocks for long.
+        Run and job records are upserts by id."""
 
     def flush(self) -> None:
-        """Make everything written so far durable."""
+        """Hand everything written so far to the merge."""
 
     def close(self) -> None:
         """Flush and release resources."""
+
+    def problem(self) -> str | None:
+        """Why records cannot be written right now (a full disk), or None. The engine
+        dispatches no new paid call while there is one."""
 
 
 class MemorySink:
@@ -31,4 +36,7 @@ class MemorySink:
         return None
 
     def close(self) -> None:
+        return None
+
+    def problem(self) -> str | None:
         return None

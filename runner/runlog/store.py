@@ -1,17 +1,23 @@
-"""A run-log directory: ``runlog.duckdb`` (merged history), ``inbox/`` (batch files from
-writers) and ``runlog.lock``.
+"""A run-log directory: ``runlog.duckdb`` (merged history), ``inbox/`` (journals and batch
+files from writers) and ``runlog.lock``.
 
-Only ``ingest`` and ``import_`` open the database read-write, and only while holding the
-lock exclusively; readers hold it shared. Writers never open the database at all (see
-:mod:`runner.runlog.writer`), so concurrent runs cannot see "database is locked".
+Only a merge (``ingest``, ``merge_now``, ``import_``) opens the database read-write, and
+only while holding mediamix's lock exclusively; mediamix readers hold it shared. Writers
+never open the database at all (see :mod:`runner.runlog.writer`), so concurrent runs
+cannot see "database is locked".
+
+Another program holding ``runlog.duckdb`` (the DuckDB CLI, DBeaver, a notebook) is never
+in the way: a merge that cannot open the file leaves the records in the inbox for the
+next one; a reader that cannot merge reads what is merged (read-only) and says how many
+records wait; only when the file cannot be opened at all does a reader fail, with one
+line naming the holder.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,17 +25,37 @@ from pathlib import Path
 import duckdb
 
 from runner.errors import RunLogError
+from runner.runlog.database import (
+    HeldByOther,
+    create_database,
+    move_aside,
+    needs_downgrade,
+    open_database,
+    rewrite_compatible,
+    unreadable_file_reason,
+)
+from runner.runlog.inbox import complete_batches, records_waiting, sweep_temporaries
 from runner.runlog.lock import locked
-from runner.runlog.merge import TABLES, merge_table, quote, table_columns
+from runner.runlog.merge import (
+    TABLES,
+    merge_table,
+    one_line,
+    quietly,
+    sql_list,
+    sql_str,
+    table_columns,
+    transaction,
+)
 from runner.runlog.migrations import SCHEMA_VERSION, migrate
 from runner.runlog.queries import Queries
-from runner.runlog.writer import BATCH_SUFFIX, INBOX, RunLogWriter
+from runner.runlog.transfer import export_sources, export_tables, import_tables
+from runner.runlog.writer import INBOX, RunLogWriter
 
 DB_FILE = "runlog.duckdb"
 LOCK_FILE = "runlog.lock"
 REJECTED = "rejected"
-MANIFEST = "manifest.json"
-EXPORT_FORMAT = "mediamix-runlog-export"
+
+NoticeCallback = Callable[[str], None]
 
 
 @dataclass
@@ -41,18 +67,33 @@ class IngestResult:
     rejected: list[Path] = field(default_factory=list)
 
 
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+@dataclass
+class MergeOutcome:
+    """What a best-effort merge did: merged, or why the records still wait."""
 
+    merged: IngestResult | None = None
+    #: Set when the records could not be merged now (they wait in the inbox).
+    waiting_reason: str | None = None
 
-def _sql_list(paths: Iterable[Path]) -> str:
-    return "[" + ", ".join(_sql_str(str(p)) for p in paths) + "]"
+    @property
+    def ok(self) -> bool:
+        return self.waiting_reason is None
 
 
 class RunLog:
-    def __init__(self, directory: str | os.PathLike[str], *, lock_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        lock_timeout_s: float = 60.0,
+        on_notice: NoticeCallback | None = None,
+    ) -> None:
         self.directory = Path(directory)
         self.lock_timeout_s = lock_timeout_s
+        #: One-line messages for the user (records waiting, a damaged file moved aside);
+        #: the library never prints, the CLI passes a callback that does.
+        self.on_notice = on_notice
+        self.notices: list[str] = []
 
     @property
     def db_path(self) -> Path:
@@ -73,43 +114,98 @@ class RunLog:
         return RunLogWriter(self.directory, flush_interval_s=flush_interval_s, max_batch=max_batch)
 
     def pending_files(self) -> list[Path]:
-        """Complete batch files waiting in the inbox (temporary ``.*.tmp`` files excluded)."""
-        if not self.inbox.is_dir():
-            return []
-        return sorted(
-            p
-            for p in self.inbox.iterdir()
-            if p.suffix == BATCH_SUFFIX and not p.name.startswith(".")
-        )
+        """Complete batch files waiting in the inbox (dead writers' journals adopted)."""
+        return complete_batches(self.inbox)
+
+    def records_waiting(self) -> int:
+        """Records not merged yet, live journals included."""
+        return records_waiting(self.inbox)
+
+    def notice(self, message: str) -> None:
+        self.notices.append(message)
+        if self.on_notice is not None:
+            self.on_notice(message)
 
     # -- writing the database ------------------------------------------------------
 
     @contextmanager
-    def _read_write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _read_write(
+        self, *, lock_timeout_s: float | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunLogError(f"cannot create run-log directory {self.directory}: {exc}") from exc
-        with locked(self.lock_path, exclusive=True, timeout_s=self.lock_timeout_s):
+        timeout = self.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
+        with locked(self.lock_path, exclusive=True, timeout_s=timeout):
+            con = self._open_for_writing()
             try:
-                con = duckdb.connect(str(self.db_path))
-            except duckdb.Error as exc:
-                raise RunLogError(f"cannot open run log {self.db_path}: {exc}") from exc
-            try:
-                migrate(con)
                 yield con
             except duckdb.Error as exc:
-                raise RunLogError(f"run log {self.db_path}: {exc}") from exc
+                raise RunLogError(f"run log {self.db_path}: {one_line(exc)}") from exc
             finally:
                 con.close()
 
+    def _open_for_writing(self) -> duckdb.DuckDBPyConnection:
+        path = self.db_path
+        if path.exists():
+            reason = unreadable_file_reason(path)
+            if reason is not None:
+                moved = move_aside(path)
+                self.notice(
+                    f"{path} could not be read ({reason}); moved it to {moved.name} and "
+                    "started a new one (records still in the inbox are merged into it)"
+                )
+        if not path.exists():
+            create_database(path, migrate)
+        con = open_database(path, read_only=False)
+        try:
+            if needs_downgrade(con):
+                # Written by an earlier mediamix in DuckDB 2's format: copy it into the
+                # format DuckDB 1.1+ reads, once.
+                rewrite_compatible(con, path)
+                con = open_database(path, read_only=False)
+            migrate(con)
+        except duckdb.Error as exc:
+            con.close()
+            raise RunLogError(f"run log {path}: {one_line(exc)}") from exc
+        except BaseException:
+            con.close()
+            raise
+        return con
+
     def ingest(self) -> IngestResult:
-        """Merge every inbox batch file into the database in one transaction, then delete them."""
+        """Merge every inbox batch into the database in one transaction, then delete them.
+
+        Waits (up to ``lock_timeout_s``) for other mediamix processes; raises
+        :class:`~runner.runlog.database.HeldByOther` when another program holds the file.
+        """
         with self._read_write() as con:
             return self._ingest(con)
 
+    def merge_now(self, *, wait_s: float = 2.0) -> MergeOutcome:
+        """Merge what waits in the inbox if the database is free; never fails for a holder.
+
+        Runs and batches call this as they finish, so a user who opens the file right
+        after ``mediamix run`` sees the run. When another program holds the file (or a
+        mediamix reader holds the lock past ``wait_s``), the records stay in the inbox
+        and land at the next merge; the outcome says why.
+        """
+        if not self.pending_files() and self.db_path.is_file():
+            return MergeOutcome(IngestResult())
+        try:
+            with self._read_write(lock_timeout_s=wait_s) as con:
+                return MergeOutcome(self._ingest(con))
+        except HeldByOther as exc:
+            return MergeOutcome(
+                waiting_reason=f"{exc.path.name} is held by {exc.holder.describe()}"
+            )
+        except RunLogError as exc:
+            return MergeOutcome(waiting_reason=str(exc))
+
     def _ingest(self, con: duckdb.DuckDBPyConnection) -> IngestResult:
         result = IngestResult()
+        sweep_temporaries(self.inbox)
         files = self.pending_files()
         if not files:
             return result
@@ -118,20 +214,22 @@ class RunLog:
             self._stage(con, files, columns)
         except duckdb.Error:
             files, result.rejected = self._set_aside_unreadable(con, files, columns)
+            for path in result.rejected:
+                self.notice(
+                    f"run log: {path.name} could not be merged and was moved to {path.parent}"
+                )
             if not files:
                 return result
             self._stage(con, files, columns)
-        con.execute("BEGIN TRANSACTION")
         try:
-            for table in TABLES:
-                where = f'"table" = {_sql_str(table)}'
-                result.rows[table] = merge_table(con, table, "staged", set(columns), where=where)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            with transaction(con):
+                for table in TABLES:
+                    where = f'"table" = {sql_str(table)}'
+                    result.rows[table] = merge_table(
+                        con, table, "staged", set(columns), where=where
+                    )
         finally:
-            con.execute("DROP TABLE IF EXISTS staged")
+            quietly(con, "DROP TABLE IF EXISTS staged")
         # Only now are the rows durable in the database; merging is idempotent, so a crash
         # before these deletions just merges the same files again next time.
         for path in files:
@@ -149,9 +247,9 @@ class RunLog:
 
     @staticmethod
     def _read_json(files: list[Path], columns: dict[str, str]) -> str:
-        spec = ", ".join(f"{_sql_str(name)}: {_sql_str(kind)}" for name, kind in columns.items())
+        spec = ", ".join(f"{sql_str(name)}: {sql_str(kind)}" for name, kind in columns.items())
         return (
-            f"read_json({_sql_list(files)}, format = 'newline_delimited', "
+            f"read_json({sql_list(files)}, format = 'newline_delimited', "
             f"columns = {{{spec}}}, maximum_object_size = 268435456)"
         )
 
@@ -166,45 +264,57 @@ class RunLog:
     ) -> tuple[list[Path], list[Path]]:
         """Split files into readable ones and ones moved to ``rejected/``.
 
-        Writers rename only complete files into the inbox, so an unreadable file means
-        damage from outside (a full disk, a hand edit); it is kept for a human, not deleted.
+        An unreadable file means damage from outside (a hand edit, a value no column
+        type holds); it is kept for a human, never deleted, and never wedges the log.
         """
         good: list[Path] = []
         moved: list[Path] = []
         for path in files:
             try:
-                con.execute(f"SELECT count(*) FROM {self._read_json([path], columns)}").fetchall()
+                self._stage(con, [path], columns)
                 good.append(path)
-            except duckdb.Error:
+            except duckdb.Error as exc:
                 rejected_dir = self.directory / REJECTED
                 rejected_dir.mkdir(exist_ok=True)
                 target = rejected_dir / path.name
                 shutil.move(str(path), target)
+                reason = target.with_name(target.name + ".reason.txt")
+                reason.write_text(one_line(exc) + "\n", encoding="utf-8")
                 moved.append(target)
         return good, moved
 
     # -- reading -------------------------------------------------------------------
 
     @contextmanager
-    def connect_readonly(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Ingest pending batches, then yield a read-only connection.
+    def connect_readonly(
+        self, *, lock_timeout_s: float | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Merge what waits (when the database is free), then yield a read-only connection.
 
-        The shared lock is held until the block ends, so keep the block short: an ingest
-        by another process waits for it.
+        When another program holds the file read-only, what is merged is read and a
+        notice says how many records wait; when it holds it for writing, one line
+        (:class:`HeldByOther`) says who and what to do. mediamix's shared lock is held
+        until the block ends, so keep the block short.
         """
-        # Opening read-write costs a checkpoint: skip it when there is nothing to merge.
+        timeout = self.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
+        outcome = MergeOutcome()
         if self.pending_files() or not self.db_path.is_file():
-            self.ingest()
+            outcome = self.merge_now(wait_s=timeout)
+        if not self.db_path.is_file():
+            if outcome.waiting_reason:
+                raise RunLogError(f"cannot read the run log: {outcome.waiting_reason}")
+            raise RunLogError(f"no run log at {self.db_path}")
         for _ in range(2):
             stack = ExitStack()
-            stack.enter_context(
-                locked(self.lock_path, exclusive=False, timeout_s=self.lock_timeout_s)
-            )
+            stack.enter_context(locked(self.lock_path, exclusive=False, timeout_s=timeout))
             try:
-                con = duckdb.connect(str(self.db_path), read_only=True)
-            except duckdb.Error as exc:
+                con = open_database(self.db_path, read_only=True)
+            except HeldByOther as exc:
                 stack.close()
-                raise RunLogError(f"cannot open run log {self.db_path}: {exc}") from exc
+                raise self._held_for_writing(exc) from exc
+            except BaseException:
+                stack.close()
+                raise
             if _schema_version(con) >= SCHEMA_VERSION:
                 break
             # Written by an older mediamix: migrate (read-write), then open again.
@@ -213,42 +323,33 @@ class RunLog:
             self.ingest()
         else:
             raise RunLogError(f"cannot bring run log {self.db_path} to schema {SCHEMA_VERSION}")
+        if outcome.waiting_reason:
+            waiting = self.records_waiting()
+            if waiting:
+                self.notice(
+                    f"{waiting} run-log record(s) are not merged yet ({outcome.waiting_reason}); "
+                    "showing what is merged"
+                )
         try:
             yield con
         finally:
             con.close()
             stack.close()
 
+    def _held_for_writing(self, exc: HeldByOther) -> ReadBlocked:
+        return ReadBlocked(exc, self.records_waiting(), self.inbox)
+
     @contextmanager
-    def queries(self) -> Iterator[Queries]:
-        with self.connect_readonly() as con:
+    def queries(self, *, lock_timeout_s: float | None = None) -> Iterator[Queries]:
+        with self.connect_readonly(lock_timeout_s=lock_timeout_s) as con:
             yield Queries(con)
 
     # -- moving history between machines -------------------------------------------
 
     def export(self, path: str | os.PathLike[str]) -> dict[str, int]:
         """Write every table to ``PATH/<table>.parquet`` plus ``PATH/manifest.json``."""
-        target = Path(path)
-        try:
-            target.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunLogError(f"cannot create export directory {target}: {exc}") from exc
-        counts: dict[str, int] = {}
         with self.connect_readonly() as con:
-            try:
-                for table in TABLES:
-                    out = target / f"{table}.parquet"
-                    con.execute(
-                        f"COPY (SELECT * FROM {quote(table)}) TO {_sql_str(str(out))} "
-                        "(FORMAT parquet, COMPRESSION zstd)"
-                    )
-                    rows = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()
-                    counts[table] = int(rows[0][0])
-            except duckdb.Error as exc:
-                raise RunLogError(f"cannot export the run log to {target}: {exc}") from exc
-        manifest = {"format": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION, "rows": counts}
-        (target / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        return counts
+            return export_tables(con, Path(path))
 
     def import_(self, paths: Iterable[str | os.PathLike[str]]) -> dict[str, int]:
         """Merge exports (directories, or ``<table>.parquet`` files) into this log.
@@ -256,28 +357,24 @@ class RunLog:
         Same rules as ingest, so importing one export twice adds nothing the second time.
         Returns rows inserted or changed per table.
         """
-        sources = _export_files([Path(p) for p in paths])
-        counts = {table: 0 for table in TABLES}
+        sources = export_sources([Path(p) for p in paths])
         with self._read_write() as con:
             self._ingest(con)
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for table in TABLES:
-                    files = sources[table]
-                    if not files:
-                        continue
-                    reader = f"read_parquet({_sql_list(files)}, union_by_name = true)"
-                    try:
-                        described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
-                    except duckdb.Error as exc:
-                        raise RunLogError(f"cannot read {table} export: {exc}") from exc
-                    columns = {str(row[0]) for row in described}
-                    counts[table] = merge_table(con, table, reader, columns)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        return counts
+            return import_tables(con, sources)
+
+
+class ReadBlocked(RunLogError):
+    """``runlog.duckdb`` is open for writing in another program: nothing can read it."""
+
+    def __init__(self, held: HeldByOther, waiting: int, inbox: Path) -> None:
+        self.held = held
+        self.waiting = waiting
+        tail = f"; {waiting} newer record(s) wait in {inbox}" if waiting else ""
+        super().__init__(
+            f"{held.path} is open for writing in {held.holder.describe()}, so nothing else "
+            "can read it: close it there (or open it read-only, e.g. `duckdb -readonly "
+            f"{held.path}`) and run this again{tail}"
+        )
 
 
 def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
@@ -286,40 +383,3 @@ def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
     except duckdb.CatalogException:
         return 0
     return int(rows[0][0]) if rows and rows[0][0] is not None else 0
-
-
-def _export_files(paths: list[Path]) -> dict[str, list[Path]]:
-    found: dict[str, list[Path]] = {table: [] for table in TABLES}
-    for path in paths:
-        if path.is_dir():
-            manifest = path / MANIFEST
-            if manifest.is_file():
-                _check_manifest(manifest)
-            hits = [path / f"{t}.parquet" for t in TABLES if (path / f"{t}.parquet").is_file()]
-            if not hits:
-                raise RunLogError(f"{path} holds no run-log export (no <table>.parquet files)")
-            for hit in hits:
-                found[hit.stem].append(hit)
-        elif path.is_file() and path.suffix == ".parquet" and path.stem in found:
-            found[path.stem].append(path)
-        elif path.exists():
-            raise RunLogError(
-                f"{path} is not a run-log export: expected a directory from `mediamix log "
-                f"export` or a file named <table>.parquet ({', '.join(TABLES)})"
-            )
-        else:
-            raise RunLogError(f"{path}: no such file or directory")
-    return found
-
-
-def _check_manifest(path: Path) -> None:
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunLogError(f"cannot read {path}: {exc}") from exc
-    version = manifest.get("schema_version") if isinstance(manifest, dict) else None
-    if isinstance(version, int) and version > SCHEMA_VERSION:
-        raise RunLogError(
-            f"{path.parent} was exported with run-log schema version {version}, newer than "
-            f"this mediamix understands ({SCHEMA_VERSION}); upgrade mediamix to import it"
-        )

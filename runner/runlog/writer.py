@@ -1,42 +1,53 @@
-"""The run log's write side: records go to immutable batch files, never to DuckDB.
+"""The run log's write side: a per-process journal, one ``write`` per record.
 
-``write()`` only appends to an in-memory list. A background thread turns the list into
-one JSON-lines file in ``inbox/`` every ``flush_interval_s`` (or sooner, once
-``max_batch`` records are waiting). Each file is written under a hidden temporary name,
-fsynced and renamed, so a reader sees a whole batch or nothing, and a killed process
-loses at most the records of the last interval. Because writers never open the
-database, any number of runs can write at once with no lock contention; ``RunLog.ingest``
-merges the files later.
+A record is durable the moment ``write()`` returns: its JSON line has been handed to the
+kernel with one ``os.write`` on the process's journal segment in ``inbox/``, so it
+survives the death of the process (SIGKILL included; no fsync is needed for that, only
+for a power cut). That is the ledger's promise: a job counts as done only after its
+records are written, so a resumed run never pays again for a job whose answer was stored.
+
+Batching is only for the DuckDB merge: a live segment ``<name>.journal`` is held under an
+``flock`` and renamed to ``<name>.jsonl`` (complete, immutable, ready to merge) every
+``flush_interval_s`` or every ``max_batch`` records. A segment whose process died is
+still a ``.journal``; ingest recognises it because its lock is free and merges it too.
+Writers never open the database, so any number of processes write at once.
+
+When the disk is full, ``write()`` keeps the records in memory (in order) and reports the
+problem through :meth:`RunLogWriter.problem`, so the engine stops dispatching new paid
+calls; the held records are written as soon as space comes back, or reported at close.
 """
 
 from __future__ import annotations
 
 import atexit
+import errno
+import fcntl
 import os
 import threading
 import time
 import uuid
+from collections import deque
 from pathlib import Path
-from typing import Any
 
 from runner.errors import RunLogError
-from runner.runlog.codec import KEY_OF, UPSERT_TABLES, encode_line, next_seq, table_of
+from runner.runlog.codec import encode_line, next_seq, table_of
 from runner.runlog.records import Record
 
 INBOX = "inbox"
 BATCH_SUFFIX = ".jsonl"
+JOURNAL_SUFFIX = ".journal"
+#: A segment being created: hidden, so ingest never takes it for a dead writer's journal.
+NEW_SUFFIX = ".new"
 
-_Pending = tuple[str, int, dict[str, Any]]
 
-
-def batch_file_name() -> str:
+def segment_name() -> str:
     # Sortable by time; pid + random part keep concurrent writers apart.
-    return f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{BATCH_SUFFIX}"
+    return f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def write_batch(inbox: Path, lines: list[str]) -> Path:
-    """Write one batch file atomically (temp name, fsync, rename) and return its path."""
-    final = inbox / batch_file_name()
+    """Write one complete batch file atomically (temp name, fsync, rename)."""
+    final = inbox / f"{segment_name()}{BATCH_SUFFIX}"
     temp = inbox / f".{final.name}.tmp"
     try:
         with open(temp, "w", encoding="utf-8") as fh:
@@ -51,26 +62,51 @@ def write_batch(inbox: Path, lines: list[str]) -> Path:
     return final
 
 
-def _latest_only(batch: list[_Pending]) -> list[_Pending]:
-    """The batch without run and job versions a later record in it replaces: ingest keeps
-    only the highest ``seq`` of an id anyway, and a job that starts and finishes within
-    one flush interval (most of a batch's) then costs one line, not two."""
-    last: dict[tuple[str, Any], int] = {}
-    for position, (table, _, fields) in enumerate(batch):
-        if table in UPSERT_TABLES:
-            last[(table, fields[KEY_OF[table]])] = position
-    return [
-        item
-        for position, item in enumerate(batch)
-        if item[0] not in UPSERT_TABLES or last[(item[0], item[2][KEY_OF[item[0]]])] == position
-    ]
+class _Segment:
+    """One open journal file, locked for as long as this process writes to it."""
+
+    def __init__(self, inbox: Path) -> None:
+        name = segment_name()
+        self.path = inbox / f"{name}{JOURNAL_SUFFIX}"
+        self.done = inbox / f"{name}{BATCH_SUFFIX}"
+        temp = inbox / f".{name}{JOURNAL_SUFFIX}{NEW_SUFFIX}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+        self.fd = os.open(temp, flags, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(temp, self.path)
+        except OSError:
+            os.close(self.fd)
+            temp.unlink(missing_ok=True)
+            raise
+        self.size = 0
+        self.records = 0
+
+    def append(self, data: bytes) -> None:
+        written = os.write(self.fd, data)
+        if written != len(data):
+            # A torn line would poison the file: cut it off and report the full disk.
+            os.ftruncate(self.fd, self.size)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.size += written
+        self.records += 1
+
+    def seal(self) -> None:
+        """Hand the segment to ingest: rename to ``.jsonl``, then let go of the lock."""
+        try:
+            if self.records:
+                os.rename(self.path, self.done)
+            else:
+                self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self.fd)
 
 
 class RunLogWriter:
-    """A :class:`~runner.runlog.sink.RunLogSink` that batches records into ``<dir>/inbox``.
+    """A :class:`~runner.runlog.sink.RunLogSink` journaling records into ``<dir>/inbox``.
 
-    Records must not be mutated after ``write()``: write a new or updated record instead
-    (runs and jobs are upserts by id, so the latest write of an id wins).
+    Runs and jobs are upserts by id (the latest write of an id wins), so write a new
+    version of a record instead of changing one already written.
     """
 
     def __init__(
@@ -87,39 +123,52 @@ class RunLogWriter:
             raise RunLogError(f"cannot create run-log inbox {self.inbox}: {exc}") from exc
         self.flush_interval_s = flush_interval_s
         self.max_batch = max_batch
-        self._pending: list[_Pending] = []
+        self._segment: _Segment | None = None
+        #: Encoded records the disk refused, oldest first; written when space returns.
+        self._held: deque[bytes] = deque()
+        self._error: OSError | None = None
         self._lock = threading.Lock()
-        # Held while a batch is taken and written: flush() returning means "on disk".
-        self._io_lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
-        self._error: OSError | None = None
         self.files_written = 0
         self._thread = threading.Thread(
-            target=self._run, name="mediamix-runlog-writer", daemon=True
+            target=self._run, name="mediamix-runlog-journal", daemon=True
         )
         self._thread.start()
         atexit.register(self.close)
 
+    # -- the sink protocol ---------------------------------------------------------
+
     def write(self, record: Record) -> None:
-        table = table_of(record)
-        # A shallow copy of the fields: later attribute changes do not leak into this row.
-        item = (table, next_seq(), record.__dict__.copy())
+        data = (encode_line(table_of(record), next_seq(), record.__dict__) + "\n").encode()
         with self._lock:
             if self._closed:
                 raise RunLogError("run-log writer is closed")
-            self._pending.append(item)
-            full = len(self._pending) >= self.max_batch
+            if self._held:
+                self._held.append(data)
+                return
+            try:
+                segment = self._segment or self._open_segment()
+                segment.append(data)
+            except OSError as exc:
+                self._error = exc
+                self._held.append(data)
+                return
+            full = segment.records >= self.max_batch
         if full:
             self._wake.set()
 
     def flush(self) -> None:
-        self._write_pending()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise RunLogError(f"cannot write run-log batch to {self.inbox}: {error}") from error
+        """Hand everything written so far to ingest (records are durable already)."""
+        with self._lock:
+            self._write_held()
+            self._seal()
+        if self._held:
+            raise RunLogError(self.problem() or "run-log records could not be written")
 
     def close(self) -> None:
+        """Seal the journal. Never raises: records the disk still refuses are counted in
+        :meth:`problem` and :attr:`unwritten` for the caller to report."""
         with self._lock:
             if self._closed:
                 return
@@ -127,7 +176,20 @@ class RunLogWriter:
         atexit.unregister(self.close)
         self._wake.set()
         self._thread.join()
-        self.flush()
+        with self._lock:
+            self._write_held()
+            self._seal()
+
+    def problem(self) -> str | None:
+        """Why records are not reaching the disk right now (None when they are)."""
+        if not self._held:
+            return None
+        reason = self._error.strerror if self._error and self._error.strerror else "error"
+        return f"{reason} at {self.inbox}: {len(self._held)} run-log record(s) held in memory"
+
+    @property
+    def unwritten(self) -> int:
+        return len(self._held)
 
     def __enter__(self) -> RunLogWriter:
         return self
@@ -135,26 +197,40 @@ class RunLogWriter:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    # -- inside ----------------------------------------------------------------------
+
+    def _open_segment(self) -> _Segment:
+        self._segment = _Segment(self.inbox)
+        return self._segment
+
     def _run(self) -> None:
         while not self._closed:
             self._wake.wait(self.flush_interval_s)
             self._wake.clear()
-            self._write_pending()
-
-    def _write_pending(self) -> None:
-        with self._io_lock:
             with self._lock:
-                batch, self._pending = self._pending, []
-            if not batch:
-                return
-            lines = [encode_line(table, seq, fields) for table, seq, fields in _latest_only(batch)]
+                self._write_held()
+                self._seal()
+
+    def _seal(self) -> None:
+        segment, self._segment = self._segment, None
+        if segment is None:
+            return
+        try:
+            segment.seal()
+        except OSError as exc:  # its lines stay in the .journal, which ingest merges later
+            self._error = exc
+            return
+        if segment.records:
+            self.files_written += 1
+
+    def _write_held(self) -> None:
+        """Retry records the disk refused, in order; stop at the first refusal."""
+        while self._held:
             try:
-                write_batch(self.inbox, lines)
+                segment = self._segment or self._open_segment()
+                segment.append(self._held[0])
             except OSError as exc:
-                # Keep the records (in order) and retry on the next flush; report it too.
-                with self._lock:
-                    self._pending[:0] = batch
                 self._error = exc
                 return
-            self.files_written += 1
-            self._error = None
+            self._held.popleft()
+        self._error = None

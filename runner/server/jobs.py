@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from runner.errors import RunLogError, redact
 from runner.providers.base import MEDIA_TYPES
 from runner.runlog.queries import JobFilter
 from runner.runlog.since import parse_since
@@ -149,8 +150,13 @@ async def list_jobs(request: web.Request) -> web.Response:
     service = service_of(request)
     store = await store_for(request)
     rows: list[dict[str, Any]] = []
+    notice = None
     if status != "queued":
-        rows = await asyncio.to_thread(_read_jobs, service.runlog, f)
+        try:
+            rows = await asyncio.to_thread(_read_jobs, service.runlog, f)
+        except RunLogError as exc:
+            # The history cannot be read now; what this server runs still can be shown.
+            notice = f"history unavailable: {redact(str(exc))}"
     board = service.board
     rows = [
         board.jobs[r["job_id"]].summary(board.runs.get(r["run_id"], {}).get("pipeline"))
@@ -172,9 +178,13 @@ async def list_jobs(request: web.Request) -> web.Response:
         if f.limit is not None and len(rows) > f.limit:
             rows = rows[: f.limit]
             next_cursor = _cursor(rows[-1]) if rows[-1].get("started_at") else None
-    return json_response(
-        {"jobs": [present_row(r, store) for r in rows], "next_cursor": next_cursor}
-    )
+    answer: dict[str, Any] = {
+        "jobs": [present_row(r, store) for r in rows],
+        "next_cursor": next_cursor,
+    }
+    if notice is not None:
+        answer["notice"] = notice
+    return json_response(answer)
 
 
 def _job_id(request: web.Request) -> str:
@@ -187,8 +197,6 @@ def _job_id(request: web.Request) -> str:
 def _read_detail(log: RunLog | None, job_id: str) -> dict[str, Any] | None:
     if log is None or (not log.exists() and not log.pending_files()):
         return None
-    from runner.errors import RunLogError
-
     with log.queries() as q:
         try:
             return q.job_detail(job_id)

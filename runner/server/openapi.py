@@ -364,7 +364,9 @@ def document() -> S:
         "Cancelling": CANCELLING, "Run": RUN, "Attempt": ATTEMPT, "Event": EVENT,
         "Artifact": ARTIFACT, "JobSummary": JOB_SUMMARY, "JobDetail": JOB_DETAIL,
         "JobList": {"type": "object", "required": ["jobs", "next_cursor"], "properties": {
-            "jobs": {"type": "array", "items": _ref("JobSummary")}, "next_cursor": STR}},
+            "jobs": {"type": "array", "items": _ref("JobSummary")}, "next_cursor": STR,
+            "notice": {"type": "string", "description": "Why the history is missing "
+                       "(the run log cannot be read now): only this server's jobs are listed."}}},
         "Account": ACCOUNT,
         "AccountList": {"type": "object", "required": ["accounts"], "properties": {
             "source": {"type": "string"}, "accounts": {"type": "array", "items": _ref("Account")}}},

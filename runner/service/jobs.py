@@ -25,11 +25,11 @@ from typing import Any, Literal
 from runner import __version__
 from runner.config.project import Workspace
 from runner.crashlog import record_crash
-from runner.engine.api import one_shot_plan, pin_account, project_pipeline
+from runner.engine.api import HISTORY_WAIT_S, one_shot_plan, pin_account, project_pipeline
 from runner.engine.plan import Plan, build_plan
 from runner.engine.run import Engine, History
 from runner.engine.services import EngineOptions
-from runner.errors import MediamixError, UsageError, redact
+from runner.errors import MediamixError, RunLogError, UsageError, redact
 from runner.runlog.records import JobRecord, Record, RunRecord, new_id, utcnow
 from runner.runlog.sink import RunLogSink
 from runner.runlog.store import RunLog
@@ -59,6 +59,9 @@ class ObservedSink:
 
     def close(self) -> None:
         self.inner.close()
+
+    def problem(self) -> str | None:
+        return self.inner.problem()
 
 
 @dataclass
@@ -138,6 +141,10 @@ class JobService:
         if self._writer is not None:
             await asyncio.to_thread(self._writer.close)
             self._writer = None
+            if self.runlog is not None:
+                # Land this server's records in runlog.duckdb now when the file is free
+                # (otherwise they wait in the inbox for the next reader, as after a run).
+                await asyncio.to_thread(self.runlog.merge_now)
 
     # -- submitting -----------------------------------------------------------------------
     async def generate(
@@ -261,12 +268,17 @@ class JobService:
             return slot
 
     def _history(self) -> History:
-        """Account health and model stats from the run log, read once per engine."""
+        """Account health and model stats from the run log, read once per engine. When
+        the log cannot be read (another program holds it), jobs run without history,
+        as ``mediamix run`` does."""
         log = self.runlog
         if log is None or (not log.exists() and not log.pending_files()):
             return History()
-        with log.queries() as q:
-            return History(models=q.model_stats(168.0), accounts=q.account_stats())
+        try:
+            with log.queries(lock_timeout_s=HISTORY_WAIT_S) as q:
+                return History(models=q.model_stats(168.0), accounts=q.account_stats())
+        except RunLogError as exc:
+            return History(unavailable=str(exc))
 
     async def _retire_engines(self) -> None:
         """Close engines built from older settings once their last job has ended."""

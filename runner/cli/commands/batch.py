@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from pathlib import Path
 
@@ -18,8 +17,10 @@ from runner.batch import (
     parse_shard,
     prepare_batch,
 )
-from runner.cli.boundary import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from runner.cli.boundary import EXIT_FAILED, EXIT_OK
+from runner.cli.commands.log import print_notice
 from runner.cli.output import to_json
+from runner.cli.signals import grace_option, stop_signals
 from runner.engine.api import load
 from runner.engine.results import RunResult
 from runner.errors import UsageError
@@ -96,39 +97,29 @@ class BatchDisplay:
         self._clear()
 
 
-async def _drive(run: BatchRun, display: BatchDisplay | None) -> BatchResult:
-    """Run with Ctrl-C handling: the first stops dispatching, the second cancels in-flight."""
-    loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
-    presses = 0
+async def _drive(
+    run: BatchRun, display: BatchDisplay | None, grace_s: float
+) -> tuple[BatchResult, int]:
+    """Run with SIGINT/SIGTERM handling: the first stops dispatching (in-flight jobs get
+    ``grace_s`` to finish and be recorded), the second cancels them at once."""
+    say = display.say if display is not None else None
 
-    def on_sigint() -> None:
-        nonlocal presses
-        presses += 1
-        if presses == 1:
-            run.interrupt()
-            if display is not None:
-                display.say(
-                    f"stopping: waiting for {run.running} running row(s); "
-                    "press Ctrl-C again to cancel them",
-                    fg="yellow",
-                )
-        elif main is not None:
-            main.cancel()
+    def yellow(message: str) -> None:
+        if say is not None:
+            say(f"mediamix: {message}", fg="yellow")
+        else:
+            click.echo(f"mediamix: {message}", err=True)
 
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-        handled = True
-    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
-        handled = False
     ticker = asyncio.create_task(display.keep_showing(run)) if display is not None else None
     try:
-        return await run.run()
+        async with stop_signals(
+            run.options.stopper, grace_s=grace_s, say=yellow, on_first=run.interrupt
+        ) as signals:
+            result = await run.run()
+        return result, signals.exit_code
     finally:
         if ticker is not None:
             ticker.cancel()
-        if handled:
-            loop.remove_signal_handler(signal.SIGINT)
         if display is not None:
             display.done()
 
@@ -201,6 +192,7 @@ def print_summary(result: BatchResult) -> None:
 @click.option(
     "--log", "log_dir", type=click.Path(file_okay=False, path_type=Path), help="Run-log directory."
 )
+@grace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON; no progress.")
 @click.pass_context
 def batch_cmd(
@@ -215,6 +207,7 @@ def batch_cmd(
     on_bad_row: str,
     seed: int | None,
     log_dir: Path | None,
+    grace_s: float,
     as_json: bool,
 ) -> None:
     """Run PIPELINE once per row of INPUTS (JSONL, or CSV with a header of input names).
@@ -235,7 +228,9 @@ def batch_cmd(
       1    some rows failed, were not run (--fail-fast, --max-cost), or were bad and skipped
       2    usage or configuration error (with --on-bad-row fail: any bad row; nothing ran)
       3    internal error (a bug; details in the crash log named on stderr)
-      130  interrupted (Ctrl-C: dispatch stops, running rows finish; again: they are cancelled)
+      130  interrupted by Ctrl-C, 143 stopped by SIGTERM: no new call starts, calls in flight
+           get --grace seconds to finish and be recorded (a second signal: cancelled now);
+           the summary is printed, and --resume pays for nothing twice
     """
     ws = load(ctx.obj.get("project"))
     if resume not in (None, LATEST) and Path(resume).exists():
@@ -254,7 +249,7 @@ def batch_cmd(
         seed=seed,
         runlog_dir=log_dir,
     )
-    prepared = prepare_batch(ws, pipeline, inputs, options)
+    prepared = prepare_batch(ws, pipeline, inputs, options, notify=print_notice)
     display = None if as_json else BatchDisplay(inputs)
     if display is not None:
         for bad in prepared.bad:
@@ -263,11 +258,17 @@ def batch_cmd(
             f"batch {prepared.batch_id}: {len(prepared.todo)} row(s) to run"
             + (f", {prepared.rows_done_earlier} already done" if prepared.rows_done_earlier else "")
         )
-    run = BatchRun(ws, prepared, options, on_row=display.row_finished if display else None)
-    result = asyncio.run(_drive(run, display))
+    run = BatchRun(
+        ws,
+        prepared,
+        options,
+        on_row=display.row_finished if display else None,
+        notify=print_notice,
+    )
+    result, stopped_code = asyncio.run(_drive(run, display, grace_s))
     if as_json:
         click.echo(to_json(result.as_dict()))
     else:
         print_summary(result)
-    code = {"succeeded": EXIT_OK, "failed": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}
+    code = {"succeeded": EXIT_OK, "failed": EXIT_FAILED, "interrupted": stopped_code}
     ctx.exit(code[result.status])

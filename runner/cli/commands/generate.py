@@ -8,9 +8,11 @@ import json
 import click
 
 from runner.cli.progress import ProgressPrinter
-from runner.cli.render import print_plan, print_result
+from runner.cli.render import exit_code_for, print_plan, print_result
+from runner.cli.signals import grace_option, stop_signals
 from runner.config.limits import MAX_ATTEMPTS_MAX, MAX_ATTEMPTS_MIN, WORKFLOWS, prompt_problem
 from runner.engine.api import load, one_shot_plan, run_plan
+from runner.engine.results import RunResult
 from runner.engine.services import EngineOptions
 from runner.providers.base import MEDIA_TYPES
 
@@ -41,6 +43,7 @@ from runner.providers.base import MEDIA_TYPES
 @click.option("--seed", type=int, help="Seed for weighted/adaptive choices.")
 @click.option("--max-cost", type=click.FloatRange(0), help="Stop before spending more USD.")
 @click.option("--dry-run", is_flag=True, help="Show the candidates in order; call nothing.")
+@grace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_context
 def generate_cmd(
@@ -53,6 +56,7 @@ def generate_cmd(
     seed: int | None,
     max_cost: float | None,
     dry_run: bool,
+    grace_s: float,
     as_json: bool,
 ) -> None:
     """Generate one artifact: mediamix's original one-shot generation.
@@ -79,11 +83,17 @@ def generate_cmd(
         print_plan(plan)
         return
     options = EngineOptions(seed=seed, max_cost_usd=max_cost)
-    result = asyncio.run(
-        run_plan(plan, ws, options=options, progress=ProgressPrinter(quiet=as_json))
-    )
+
+    async def main() -> tuple[RunResult, int]:
+        async with stop_signals(options.stopper, grace_s=grace_s) as signals:
+            result = await run_plan(
+                plan, ws, options=options, progress=ProgressPrinter(quiet=as_json)
+            )
+        return result, signals.exit_code
+
+    result, stopped_code = asyncio.run(main())
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
         print_result(result)
-    ctx.exit(0 if result.status == "succeeded" else 1)
+    ctx.exit(exit_code_for(result.status, stopped_code))

@@ -39,8 +39,13 @@ def runlog_dir(ctx: click.Context, log_dir: Path | None) -> Path:
     return load_project(project).runlog_dir
 
 
+def print_notice(message: str) -> None:
+    """A run-log notice (records not merged yet, a damaged file moved aside) on stderr."""
+    click.echo(f"mediamix: note: {message}", err=True)
+
+
 def runlog_for(ctx: click.Context, log_dir: Path | None, *, must_exist: bool = True) -> RunLog:
-    log = RunLog(runlog_dir(ctx, log_dir))
+    log = RunLog(runlog_dir(ctx, log_dir), on_notice=print_notice)
     if must_exist and not log.exists():
         raise RunLogError(
             f"no run log at {log.directory}: nothing has run in this project yet "

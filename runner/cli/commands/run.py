@@ -10,8 +10,10 @@ import click
 
 from runner.cli.inputs import parse_inputs
 from runner.cli.progress import ProgressPrinter
-from runner.cli.render import print_plan, print_result
+from runner.cli.render import exit_code_for, print_plan, print_result
+from runner.cli.signals import grace_option, stop_signals
 from runner.engine.api import load, plan_pipeline, run_plan
+from runner.engine.results import RunResult
 from runner.engine.services import EngineOptions
 
 
@@ -53,6 +55,7 @@ from runner.engine.services import EngineOptions
     type=click.Path(file_okay=False),
     help="Run-log directory (default: the project's).",
 )
+@grace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Show only failures while running.")
 @click.option(
@@ -70,6 +73,7 @@ def run_cmd(
     concurrency: int | None,
     max_cost: float | None,
     log_dir: str | None,
+    grace_s: float,
     as_json: bool,
     quiet: bool,
     verbose: bool,
@@ -83,7 +87,9 @@ def run_cmd(
       mediamix run pipelines/image.yaml --dry-run
 
     Prints each artifact's path or URL at the end. Exit status: 0 every job succeeded,
-    1 some failed, 2 bad input or configuration, 130 interrupted.
+    1 some failed, 2 bad input or configuration, 130 interrupted (Ctrl-C), 143 stopped
+    by SIGTERM. On either signal no new call starts and the calls in flight get --grace
+    seconds to finish and be recorded; the summary is printed all the same.
     """
     ws = load(ctx.obj.get("project"))
     values: dict[str, Any] = parse_inputs(inputs, inputs_file)
@@ -96,9 +102,17 @@ def run_cmd(
         return
     options = EngineOptions(seed=seed, concurrency=concurrency, max_cost_usd=max_cost)
     printer = ProgressPrinter(quiet=quiet or as_json, verbose=verbose)
-    result = asyncio.run(run_plan(plan, ws, options=options, progress=printer, runlog_dir=log_dir))
+
+    async def main() -> tuple[RunResult, int]:
+        async with stop_signals(options.stopper, grace_s=grace_s) as signals:
+            result = await run_plan(
+                plan, ws, options=options, progress=printer, runlog_dir=log_dir
+            )
+        return result, signals.exit_code
+
+    result, stopped_code = asyncio.run(main())
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
         print_result(result)
-    ctx.exit(0 if result.status == "succeeded" else 1)
+    ctx.exit(exit_code_for(result.status, stopped_code))
