@@ -165,6 +165,11 @@ def test_a_broken_preset_shows_its_error_at_the_line(page: Any, served: ServePro
 
 
 def test_screens_fit_a_laptop_and_controls_are_labelled(page: Any, served: ServeProcess) -> None:
+    headers = {"Authorization": f"Bearer {served.token}"}
+    with httpx.Client(base_url=served.base, headers=headers, timeout=30) as api:
+        body = {"mediaType": "text", "prompt": "for the charts", "preset": "notes"}
+        wait_for_status(api, api.post("/api/media/generate", json=body).json()["jobId"],
+                        {"succeeded"})  # fmt: skip
     log_in(page, served)
     for view in ("#/", "#/jobs", "#/accounts", "#/presets", "#/stats"):
         page.goto(f"{served.base}/{view}")
@@ -178,6 +183,9 @@ def test_screens_fit_a_laptop_and_controls_are_labelled(page: Any, served: Serve
                .map(el => el.name)"""
         )
         assert unlabelled == [], (view, unlabelled)
+        if view == "#/stats":  # the report's two charts, drawn in the page
+            assert page.locator("main .charts svg polyline, main .charts svg circle").count()
+            assert page.locator("main .charts svg").count() == 2
     # Keyboard only: Tab from the top reaches the navigation, Enter follows it.
     page.goto(f"{served.base}/#/")
     page.wait_for_selector("main h1")

@@ -100,8 +100,7 @@ def line_chart(
         return _TOP + plot_h * (1 - v / top)
 
     out = [
-        '<svg xmlns="http://www.w3.org/2000/svg" '
-        f'width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" role="img" '
+        f'<svg width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" role="img" '
         f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
     ]
     for v in ticks:

@@ -31,9 +31,10 @@ export async function statsView(main, params) {
   const charts = h("div", { className: "charts" });
   const parser = new DOMParser();
   for (const [title, svg] of [["Attempt success rate by provider", data.charts.success], ["Cost by provider", data.charts.cost]]) {
-    const doc = parser.parseFromString(svg, "image/svg+xml");
-    const node = doc.documentElement;
-    charts.append(h("h2", {}, title), node.nodeName === "svg" ? document.importNode(node, true) : h("p", {}, "No chart."));
+    // Parsed as HTML (inert: a parsed document runs no script), which puts <svg> in the
+    // SVG namespace as the report's own page does.
+    const node = parser.parseFromString(svg, "text/html").body.querySelector("svg");
+    charts.append(h("h2", {}, title), node ? document.importNode(node, true) : h("p", {}, "No chart."));
   }
   main.append(h("h1", {}, "Statistics"), form, h("div", { className: "scroll" }, table), charts);
   return () => {};
