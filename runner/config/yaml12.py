@@ -104,3 +104,21 @@ if _CParser is not None:
             CoreSchemaResolver.__init__(self)
 
     LOADERS["libyaml"] = LibyamlLoader
+
+
+class CoreSchemaDumper(yaml.SafeDumper):
+    """SafeDumper that quotes every string YAML 1.2 would read as something else.
+
+    PyYAML's dumper quotes by YAML 1.1 rules, so the string "1e5" or "0o17" went out
+    plain and came back (under the core schema) as a number: what mediamix writes
+    (accounts.yaml from ``accounts add`` and the HTTP API) must read back as written.
+    """
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    resolved = CoreSchemaResolver().resolve(yaml.ScalarNode, data, (True, False))
+    style = "'" if resolved != "tag:yaml.org,2002:str" else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+CoreSchemaDumper.add_representer(str, _represent_str)

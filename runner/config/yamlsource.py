@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from runner.config.yaml12 import LOADERS, PurePythonLoader
+from runner.config.yaml12 import LOADERS, CoreSchemaDumper, PurePythonLoader
 from runner.errors import ConfigError, Diagnostic
 
 DocPath = tuple[str | int, ...]
@@ -351,5 +351,9 @@ def load_yaml(path: Path) -> YamlDocument:
     return parse_yaml(text, str(path))
 
 
-def dump_yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+def dump_yaml(data: Any, *, allow_unicode: bool = True) -> str:
+    """YAML text that reads back (YAML 1.2 core schema) as exactly ``data``."""
+    text: str = yaml.dump(
+        data, Dumper=CoreSchemaDumper, sort_keys=False, allow_unicode=allow_unicode
+    )
+    return text
