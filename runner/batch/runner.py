@@ -146,7 +146,8 @@ class BatchResult:
     jobs_reused: int
     cost_usd: float | None
     resumed_batch: str | None
-    #: Why dispatch stopped early: "fail-fast", "budget" or "interrupted" (None: it did not).
+    #: Why dispatch stopped early: "fail-fast", "budget", "interrupted", or "runlog" /
+    #: "storage" (the run log's or the outputs' disk is full); None: it did not.
     stopped: str | None
     failures: list[RowFailure] = field(default_factory=list)
 
@@ -394,6 +395,9 @@ class BatchRun:
         budget_hit = any(j.error_class == "budget" for j in result.jobs)
         if budget_hit or engine.services.budget.exhausted:
             self.stopped = self.stopped or "budget"
+        halted = engine.services.options.stopper.kind
+        if halted in ("runlog", "storage"):  # a full disk: what a call buys cannot be kept
+            self.stopped = self.stopped or halted
         if self.on_row is not None:
             self.on_row(row, result)
 

@@ -14,15 +14,17 @@ import platform
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner import __version__
 from runner.config.project import Workspace
 from runner.engine.accounts import AccountPool
-from runner.engine.attempts import Job, Produced, error_class
-from runner.engine.outputs import ArtifactOutput, StepOutput
+from runner.engine.attempts import Job
+from runner.engine.claims import Claims
+from runner.engine.job_flow import JobFlow
+from runner.engine.outputs import StepOutput
+from runner.engine.parking import ParkingLot
 from runner.engine.plan import Plan, StepPlan
 from runner.engine.results import JobResult, RunResult
 from runner.engine.scratch import Scratch
@@ -34,19 +36,14 @@ from runner.engine.services import (
     ProgressCallback,
     Services,
 )
-from runner.engine.strategies import StrategyRunner
 from runner.engine.templating import Names, evaluate, render, render_params
 from runner.errors import (
-    BudgetExceeded,
-    DispatchStopped,
-    JobFailed,
     MediamixError,
     TemplateError,
     redact,
 )
 from runner.providers.base import InputAsset
 from runner.runlog.records import (
-    ArtifactRecord,
     CandidateStats,
     JobRecord,
     RunRecord,
@@ -54,18 +51,28 @@ from runner.runlog.records import (
     utcnow,
 )
 from runner.runlog.sink import RunLogSink
-from runner.storage import ArtifactStore, render_key
+from runner.storage import ArtifactStore
 from runner.storage.local_copies import LocalCopies
 
 #: Where runs happen, as the run log records it.
 _HOST = platform.node()
 
 
-def job_key(pipeline: str, sp: StepPlan, prompt: str, params: Any, inputs: list[InputAsset]) -> str:
-    """Idempotency key: the same pipeline, step, resolved config and inputs give the same key."""
+def job_key(
+    pipeline: str,
+    sp: StepPlan,
+    prompt: str,
+    params: Any,
+    inputs: list[InputAsset],
+    item_index: int | None = None,
+) -> str:
+    """Idempotency key: the same pipeline, step, resolved config and inputs give the same
+    key. A for_each item's position is part of it: four items with one prompt are four
+    pictures wanted, not one bought four times."""
     material = {
         "pipeline": pipeline,
         "step": sp.id,
+        "item_index": item_index,
         "media_type": sp.media_type,
         "strategy": sp.strategy,
         "prompt": prompt,
@@ -104,7 +111,9 @@ class PipelineRun:
         self.started_at = utcnow()
         #: The run's UTC date, as output templates' {date} spell it.
         self.started_on = self.started_at.strftime("%Y-%m-%d")
-        self.stop_dispatch = False
+        self.flow = JobFlow(
+            services, self.run_id, plan.pipeline.name, self.started_on, self.results
+        )
 
     def context(self, item: Any = None, index: int | None = None) -> dict[str, Any]:
         return {
@@ -240,20 +249,6 @@ class PipelineRun:
                 )
         return assets
 
-    async def _local_inputs(self, inputs: list[InputAsset]) -> list[InputAsset]:
-        """Inputs with a local file each: an artifact an earlier run left in a remote
-        store (reused, not made in this run) is downloaded to scratch once per engine, so
-        local generators and uploads can read it like one made a moment ago."""
-        if not any(a.path is None and a.uri and a.media_type != "text" for a in inputs):
-            return inputs
-        local: list[InputAsset] = []
-        for asset in inputs:
-            if asset.path is None and asset.uri and asset.media_type != "text":
-                path = await self.sv.local_copies.path_for(asset.uri)
-                asset = replace(asset, path=str(path))
-            local.append(asset)
-        return local
-
     def skip(self, sp: StepPlan, reason: str) -> None:
         self._step_without_job(sp, "skipped", reason, None)
 
@@ -312,7 +307,7 @@ class PipelineRun:
         prompt = render(sp.step.prompt, context, step=sp.id)
         params = render_params(sp.step.params, context, step=sp.id)
         inputs = self._inputs_for(sp)
-        key = job_key(self.plan.pipeline.name, sp, prompt, params, inputs)
+        key = job_key(self.plan.pipeline.name, sp, prompt, params, inputs, index)
         job = Job(
             run_id=self.run_id,
             job_id=(self.job_ids.get(sp.id) if index is None else None) or new_id(),
@@ -326,239 +321,7 @@ class PipelineRun:
         async with self.slots:
             if sp.step.timeout_s:
                 job.deadline = time.monotonic() + sp.step.timeout_s
-            return await self._execute_job(job)
-
-    def _job_record(self, job: Job, status: str, started: datetime, **extra: Any) -> JobRecord:
-        sp = job.plan
-        return JobRecord(
-            job_id=job.job_id,
-            run_id=self.run_id,
-            step_id=sp.id,
-            media_type=sp.media_type,
-            started_at=started,
-            status=status,  # type: ignore[arg-type]
-            preset=sp.preset.name if sp.preset else None,
-            strategy=sp.strategy,
-            item_index=job.item_index,
-            idempotency_key=job.key,
-            attempts=job.attempts,
-            task_id=job.task_id,
-            **extra,
-        )
-
-    async def _execute_job(self, job: Job) -> JobResult:
-        """Run one job; a hard stop (the grace period after SIGTERM ran out) cancels it,
-        and it is then recorded as interrupted instead of vanishing."""
-        stopper = self.sv.options.stopper
-        task = asyncio.current_task()
-        assert task is not None
-        stopper.running.add(task)
-        started = utcnow()
-        t0 = time.perf_counter()
-        try:
-            return await self._run_job_body(job, started, t0)
-        except asyncio.CancelledError:
-            if not stopper.hard_stopped or task.cancelling() == 0:
-                raise
-            task.uncancel()  # our own hard stop: record the job, let the run end normally
-            reason = f"interrupted: {stopper.reason} (the call in flight was cancelled)"
-            return self._job_failed(job, started, t0, DispatchStopped("interrupted", reason))
-        finally:
-            stopper.running.discard(task)
-
-    async def _run_job_body(self, job: Job, started: datetime, t0: float) -> JobResult:
-        sv = self.sv
-        sv.sink.write(self._job_record(job, "running", started))
-        sv.progress(Progress("job_started", job.plan.id, job.job_id, job.plan.media_type))
-        if sv.reuse is not None:
-            reused = await sv.reuse(job.key)
-            if reused is not None:
-                return self._job_reused(job, started, reused)
-        if self.stop_dispatch:
-            return self._job_failed(job, started, t0, sv.budget.exhausted_error())
-        try:
-            sv.may_dispatch()
-        except DispatchStopped as exc:
-            return self._job_failed(job, started, t0, exc)
-        try:
-            job.inputs = await self._local_inputs(job.inputs)
-            produced = await StrategyRunner(sv, job).run()
-            # An ensemble keeping all, or one call with n > 1: every output is stored.
-            outputs = [output for p in produced for output in (p, *p.more)]
-            artifacts = [
-                await self._store(job, output, n if len(outputs) > 1 else None)
-                for n, output in enumerate(outputs, 1)
-            ]
-        except (JobFailed, BudgetExceeded, MediamixError) as exc:
-            if isinstance(exc, BudgetExceeded):
-                self.stop_dispatch = True
-            return self._job_failed(job, started, t0, exc)
-        except asyncio.CancelledError:
-            if sv.options.stopper.hard_stopped:
-                raise  # a hard stop: _execute_job records the job as interrupted
-            # Never leave the job "running" in the ledger: it ended here, unfinished.
-            reason = (
-                "cancelled by request"
-                if self.run_id in sv.cancelled_runs
-                else "interrupted before it finished"
-            )
-            self._job_failed(job, started, t0, JobFailed(job.plan.id, reason), klass="cancelled")
-            raise
-        costs = [p.cost_usd for p in produced if p.cost_usd is not None]
-        cost = sum(costs) if costs else None
-        winner = produced[0]
-        sv.sink.write(
-            self._job_record(
-                job,
-                "succeeded",
-                started,
-                finished_at=utcnow(),
-                cost_usd=cost,
-                latency_ms=(time.perf_counter() - t0) * 1000,
-                provider=winner.spec.provider,
-                model=winner.spec.model,
-                account=winner.account,
-            )
-        )
-        result = JobResult(
-            job.job_id,
-            job.plan.id,
-            "succeeded",
-            item_index=job.item_index,
-            artifacts=artifacts,
-            attempts=job.attempts,
-            cost_usd=cost,
-            key=job.key,
-        )
-        self.results.append(result)
-        sv.progress(
-            Progress(
-                "job_finished",
-                job.plan.id,
-                job.job_id,
-                artifacts[0].url if artifacts else "",
-                {"status": "succeeded", "cost_usd": cost},
-            )
-        )
-        return result
-
-    def _job_reused(
-        self, job: Job, started: datetime, artifacts: list[ArtifactOutput]
-    ) -> JobResult:
-        reason = "already succeeded earlier with the same key; artifacts still exist"
-        self.sv.sink.write(
-            self._job_record(job, "skipped", started, finished_at=utcnow(), error=reason)
-        )
-        result = JobResult(
-            job.job_id,
-            job.plan.id,
-            "skipped",
-            item_index=job.item_index,
-            artifacts=artifacts,
-            error=reason,
-            key=job.key,
-            reused=True,
-        )
-        self.results.append(result)
-        self.sv.progress(Progress("skipped", job.plan.id, job.job_id, reason, {"status": "reused"}))
-        return result
-
-    def _job_failed(
-        self, job: Job, started: datetime, t0: float, exc: Exception, *, klass: str | None = None
-    ) -> JobResult:
-        message = redact(str(exc))
-        if klass is None:
-            klass = "budget" if isinstance(exc, BudgetExceeded) else error_class(exc)
-        self.sv.sink.write(
-            self._job_record(
-                job,
-                "failed",
-                started,
-                finished_at=utcnow(),
-                latency_ms=(time.perf_counter() - t0) * 1000,
-                error_class=klass,
-                error=message,
-            )
-        )
-        result = JobResult(
-            job.job_id,
-            job.plan.id,
-            "failed",
-            item_index=job.item_index,
-            error=message,
-            error_class=klass,
-            attempts=job.attempts,
-            key=job.key,
-        )
-        self.results.append(result)
-        self.sv.progress(
-            Progress("job_finished", job.plan.id, job.job_id, message, {"status": "failed"})
-        )
-        return result
-
-    async def _store(self, job: Job, produced: Produced, number: int | None) -> ArtifactOutput:
-        sv = self.sv
-        facts = produced.facts
-        item_suffix = f"-{job.item_index + 1}" if job.item_index is not None else ""
-        if number is not None:
-            item_suffix += f"-{number}"
-        key = render_key(
-            job.plan.output_template,
-            run_id=self.run_id,
-            step_id=job.plan.id,
-            item_suffix=item_suffix,
-            item_index=job.item_index if job.item_index is not None else "",
-            ext=produced.extension or "bin",
-            pipeline=self.plan.pipeline.name,
-            job_id=job.job_id,
-            provider=produced.spec.provider,
-            model=produced.spec.model,
-            date=self.started_on,
-        )
-        if produced.path is None:
-            assert produced.text is not None, "an artifact without a file is text"
-            data = produced.text.encode("utf-8")
-            stored = await sv.store.put_bytes(data, key, content_type=facts.mime)
-        else:
-            stored = await sv.store.put(
-                produced.path, key, content_type=facts.mime, move=sv.store.is_local
-            )
-        local = stored.local_path or produced.path
-        sv.sink.write(
-            ArtifactRecord(
-                artifact_id=new_id(),
-                job_id=job.job_id,
-                run_id=self.run_id,
-                uri=stored.uri,
-                media_type=job.plan.media_type,
-                mime=facts.mime,
-                size=facts.size,
-                sha256=facts.sha256,
-                created_at=utcnow(),
-                public_url=stored.public_url,
-                width=facts.width,
-                height=facts.height,
-                duration_s=facts.duration_s,
-                pages=facts.pages,
-            )
-        )
-        return ArtifactOutput(
-            media_type=job.plan.media_type,
-            mime=facts.mime,
-            uri=stored.uri,
-            path=str(local) if local is not None else None,
-            public_url=stored.public_url,
-            size=facts.size,
-            sha256=facts.sha256,
-            provider=produced.spec.provider,
-            model=produced.spec.model,
-            text=produced.text,
-            width=facts.width,
-            height=facts.height,
-            duration_s=facts.duration_s,
-            pages=facts.pages,
-        )
-
+            return await self.flow.execute(job)
 
 @dataclass
 class History:
@@ -590,6 +353,8 @@ class Engine:
         if cap is None:
             cap = ws.project.max_cost_usd
         store = store or ArtifactStore(ws.project.storage, project_root=ws.project.root)
+        state = ws.project.root / ".mediamix"
+        self._claims = Claims(state / "claims", store)
         self.services = Services(
             ws=ws,
             pool=AccountPool(ws.accounts),
@@ -601,6 +366,8 @@ class Engine:
             stats=LiveStats(history.models if history else []),
             rng=random.Random(self.options.seed),
             local_copies=LocalCopies(store, self._scratch.path),
+            claims=self._claims,
+            parking=ParkingLot(state / "parked"),
         )
         for row in history.accounts if history else []:
             self.services.pool.seed_health(
@@ -628,6 +395,7 @@ class Engine:
             await self.services.http.aclose()
             self.services.http = None
         self.services.sink.flush()
+        self._claims.close()
         self._scratch.close()
 
     async def __aenter__(self) -> Engine:

@@ -33,6 +33,8 @@ from runner.storage import ArtifactStore
 if TYPE_CHECKING:
     import httpx
 
+    from runner.engine.claims import Claims
+    from runner.engine.parking import ParkingLot
     from runner.storage.local_copies import LocalCopies
 
 
@@ -213,6 +215,10 @@ class Services:
     #: Runs a person cancelled (``Engine.cancel``): their vendor tasks are cancelled too,
     #: where the vendor allows it, rather than left to run (and be paid for) unseen.
     cancelled_runs: set[str] = field(default_factory=set)
+    #: Who runs which idempotency key right now, across processes (one payment per job).
+    claims: Claims | None = None
+    #: Paid answers whose storage failed, kept for the next run with the same key.
+    parking: ParkingLot | None = None
 
     def event(
         self,

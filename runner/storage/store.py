@@ -11,6 +11,7 @@ the local folder behind a web server): an object's public URL is that base plus 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,6 +82,16 @@ class ArtifactStore:
         else:
             await self._backend.put_bytes(data, key, content_type=content_type)
         return self._stored(key, final_path)
+
+    def locate(self, key: str) -> StoredObject:
+        """Where ``key`` goes, as a put would return it, before anything is written."""
+        check_key(key)
+        local = (
+            Path(os.path.join(self._backend.root, key))
+            if isinstance(self._backend, LocalBackend)
+            else None
+        )
+        return self._stored(key, local)
 
     def _stored(self, key: str, local_path: Path | None) -> StoredObject:
         """What a put returns, for a ``key`` the put has already checked."""
