@@ -30,8 +30,8 @@ from tests.serve_support import ServeProcess, write_project
 pytestmark = pytest.mark.benchmark
 
 RUNNING = 200
-HOLD_S = 20.0
-GETS = 2000
+HOLD_S = 60.0
+GETS = 1000
 QUICK_JOBS = 100
 
 
