@@ -247,6 +247,9 @@ class Services:
     #: engine, so a run without a judge's key says so once and goes on unjudged.
     unreachable: dict[str, str | None] = field(default_factory=dict)
     reuse: ReuseLookup | None = None
+    #: Runs a person cancelled (``Engine.cancel``): their vendor tasks are cancelled too,
+    #: where the vendor allows it, rather than left to run (and be paid for) unseen.
+    cancelled_runs: set[str] = field(default_factory=set)
     #: Who runs which idempotency key right now, across processes (one payment per job).
     claims: Claims | None = None
     #: Paid answers whose storage failed, kept for the next run with the same key.

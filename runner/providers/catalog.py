@@ -52,3 +52,16 @@ VISION_JUDGE_PROVIDERS: frozenset[str] = frozenset(
 #: Providers with a speech-to-text model (OpenAI /audio/transcriptions and the servers
 #: that copy it; Gemini through generateContent with the audio inline).
 TRANSCRIBE_PROVIDERS: frozenset[str] = frozenset({"openai", "azure", "openai_compatible", "google"})
+#: Where each vendor's API lives (exact hosts, or "*.suffix" for per-customer hosts such as
+#: Azure resources): the only places an account made over the HTTP API may send a
+#: vendor's standard key without accounts.yaml already doing so (runner.config.key_policy).
+OFFICIAL_HOSTS: dict[str, tuple[str, ...]] = {
+    "openai": ("api.openai.com",),
+    "azure": ("*.openai.azure.com", "*.cognitiveservices.azure.com", "*.services.ai.azure.com"),
+    "anthropic": ("api.anthropic.com",),
+    "google": ("generativelanguage.googleapis.com",),
+    "cohere": ("api.cohere.com", "api.cohere.ai"),
+    "elevenlabs": ("api.elevenlabs.io",),
+    "stability": ("api.stability.ai",),
+    "runway": ("api.dev.runwayml.com",),
+}
