@@ -98,7 +98,7 @@ def _run_images(jobs: int, *, judged: bool) -> None:
         root = bench_project(Path(folder) / "p", url, judged=judged)
         ws = load_workspace(root)
         pipeline = root / "pipelines/p.yaml"
-        warm = plan_pipeline(pipeline, ws, {"items": list(range(CONCURRENCY))})
+        warm = plan_pipeline(pipeline, ws, {"items": list(range(jobs, jobs + CONCURRENCY))})
         plan = plan_pipeline(pipeline, ws, {"items": list(range(jobs))})
 
         async def go() -> None:
