@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 from runner.config.model import (
     Account,
     AdaptiveSpec,
+    ClusterSpec,
     EnsembleSpec,
     InputSpec,
     ModelSpec,
@@ -197,11 +198,25 @@ def project_from(data: Mapping[str, Any] | None, *, root: Path, source: Path | N
     return Project(
         root=root,
         storage=StorageSpec(**storage_raw) if storage_raw else StorageSpec(),
+        cluster=_cluster_from(data.get("cluster")),
         runlog=Path(data["runlog"]) if data.get("runlog") else defaults.runlog,
         concurrency=int(data.get("concurrency", defaults.concurrency)),
         max_cost_usd=(data.get("budget") or {}).get("max_cost_usd"),
         output_template=data.get("output", defaults.output_template),
         source=source,
+    )
+
+
+def _cluster_from(raw: Any) -> ClusterSpec | None:
+    """``cluster: ADDRESS`` or ``cluster: {address: ADDRESS, connect_timeout_s: N}``."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return ClusterSpec(address=raw)
+    fields = _strip_x(raw)
+    return ClusterSpec(
+        address=str(fields["address"]),
+        connect_timeout_s=float(fields.get("connect_timeout_s", 10.0)),
     )
 
 

@@ -190,7 +190,18 @@ GROUP BY provider, model;
 """,
 )
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial,)
+# Cluster batches (issue 13): which Dask worker ran each job and attempt (NULL for a
+# batch or run on one machine); runs already carry the host they ran on.
+m002_worker = Migration(
+    2,
+    "m002_worker",
+    """
+ALTER TABLE jobs ADD COLUMN worker VARCHAR;
+ALTER TABLE attempts ADD COLUMN worker VARCHAR;
+""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_worker)
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
