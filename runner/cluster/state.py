@@ -29,6 +29,7 @@ from typing import Any
 #: Outbox entry kinds.
 STREAM = "stream"  # bytes from a worker: pickled run-log records, row starts, outcomes
 ABANDONED = "abandoned"  # rows a dead worker held: (worker, [rows])
+STOP_RANK = {"rows": 1, "soft": 2, "hard": 3}
 
 
 @dataclass
@@ -175,6 +176,7 @@ class BatchState:
         return rows
 
     def request_stop(self, kind: str, reason: str) -> None:
-        if self.stop != "hard":
-            self.stop = kind
-            self.stop_reason = self.stop_reason or reason
+        """"rows": no new rows (fail-fast, budget); "soft": no new rows or paid calls
+        (Ctrl-C, SIGTERM); "hard": cancel the calls in flight too. Never softer."""
+        if STOP_RANK[kind] > STOP_RANK.get(self.stop or "", 0):
+            self.stop, self.stop_reason = kind, reason
