@@ -15,9 +15,16 @@ import pytest
 
 from runner.cli.main import main
 from tests.batch_support import chat_prompts, prompt_of, write_rows
-from tests.cluster_support import cluster_environment, cluster_project, local_cluster
+from tests.cluster_support import (
+    S3_KEY_ENV,
+    S3_SECRET_ENV,
+    cluster_environment,
+    cluster_project,
+    local_cluster,
+)
 from tests.engine_support import log_rows
 from tests.fakeprovider import FakeProviderServer
+from tests.s3server import S3Server
 
 pytest.importorskip("distributed", reason="the cluster extra: pip install 'mediamix[cluster]'")
 
@@ -47,25 +54,132 @@ def test_every_row_runs_once_spread_over_both_workers_into_one_run_log(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     project = cluster_project(tmp_path, fake)
-    rows = write_rows(tmp_path / "rows.jsonl", 40)
+    rows = write_rows(tmp_path / "rows.jsonl", 24)
     fake.state.latency_s = 0.02
     code, out, err = mediamix(
         capsys, "-C", str(project.root), "batch", "notes", str(rows),
-        "--cluster", scheduler, "--concurrency", "4", "--json",
+        "--cluster", scheduler, "--concurrency", "3", "--json",
     )  # fmt: skip
     assert code == 0, err
     summary = json.loads(out)
     assert (summary["rows_succeeded"], summary["rows_failed"], summary["status"]) == (
-        40,
+        24,
         0,
         "succeeded",
     )
-    assert chat_prompts(fake) == {prompt_of(n): 1 for n in range(40)}
+    assert chat_prompts(fake) == {prompt_of(n): 1 for n in range(24)}
     jobs = rows_of(project.root, "SELECT status, worker FROM jobs")
-    assert len(jobs) == 40 and {j["status"] for j in jobs} == {"succeeded"}
+    assert len(jobs) == 24 and {j["status"] for j in jobs} == {"succeeded"}
     workers = {j["worker"] for j in jobs}
     assert len(workers) == 2 and all(w.startswith("tcp://127.0.0.1:") for w in workers)
     attempts = rows_of(project.root, "SELECT DISTINCT worker FROM attempts")
     assert {a["worker"] for a in attempts} == workers
     runs = rows_of(project.root, "SELECT status, host FROM runs")
-    assert len(runs) == 40 and all(r["status"] == "succeeded" and r["host"] for r in runs)
+    assert len(runs) == 24 and all(r["status"] == "succeeded" and r["host"] for r in runs)
+
+
+CHAT = "/chat/completions"
+RPM = 600  # 10 requests a second, enforced by the fake server per key
+PER_SECOND = RPM // 60
+
+
+def test_an_account_rpm_holds_across_workers_with_no_429_at_near_full_rate(
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    scheduler: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # As vendors quantize minute limits, per second, with one request of tolerance for
+    # timing jitter (tests/test_engine_limits.py). Two workers each pacing at the full
+    # rate would get 429s at once; the cluster's one pace gets none.
+    fake.state.set_rate_limit(PER_SECOND + 1, window_s=1.0)
+    project = cluster_project(tmp_path, fake, rpm=RPM)
+    rows = write_rows(tmp_path / "rows.jsonl", 40)
+    code, out, err = mediamix(
+        capsys, "-C", str(project.root), "batch", "notes", str(rows),
+        "--cluster", scheduler, "--concurrency", "8", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    sent = sorted(r.timestamp for r in fake.state.requests if CHAT in r.path)
+    assert len(sent) == 40  # nothing was refused and sent again
+    attempts = rows_of(project.root, "SELECT http_status, error_class, worker FROM attempts")
+    assert not [a for a in attempts if a["http_status"] == 429 or a["error_class"]]
+    assert len({a["worker"] for a in attempts}) == 2
+    rate = (len(sent) - 1) / (sent[-1] - sent[0])
+    assert 0.9 * PER_SECOND <= rate <= 1.1 * PER_SECOND, rate
+
+
+PRICED = {
+    "media_type": "text",
+    "models": [{"provider": "openai", "model": "gpt-4.1", "params": {"max_tokens": 9}}],
+    "retry": {"max_attempts": 1},
+}
+SHORT = {
+    "name": "notes",
+    "inputs": {"topic": {"type": "string"}, "n": {"type": "integer", "default": 0}},
+    "steps": [{"id": "note", "preset": "chat", "prompt": "Note {{ inputs.n }}"}],
+}
+
+
+def test_max_cost_is_one_budget_for_the_whole_cluster(
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    scheduler: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Priced as in tests/test_budget.py: each call is estimated at $0.000076 and costs
+    # $0.000068, so $0.0005 pays for 7 calls whoever makes them; a budget per worker
+    # would let two workers make up to 14.
+    cap = 0.0005
+    project = cluster_project(tmp_path, fake, pipeline=SHORT)
+    project.write("presets/chat.yaml", json.dumps(PRICED))
+    rows = write_rows(tmp_path / "rows.jsonl", 16)
+    fake.state.latency_s = 0.05
+    code, out, err = mediamix(
+        capsys, "-C", str(project.root), "batch", "notes", str(rows), "--cluster", scheduler,
+        "--concurrency", "2", "--max-cost", str(cap), "--json",
+    )  # fmt: skip
+    assert code == 1, err
+    summary = json.loads(out)
+    assert summary["stopped"] == "budget"
+    paid = rows_of(project.root, "SELECT cost_usd, worker FROM attempts WHERE status = 'succeeded'")
+    assert 0 < len(paid) <= 7
+    assert sum(p["cost_usd"] for p in paid) <= cap
+    assert fake.state.count(CHAT) == len(paid) == summary["jobs_succeeded"]
+    assert summary["cost_usd"] == pytest.approx(sum(p["cost_usd"] for p in paid))
+    refused = rows_of(project.root, "SELECT worker FROM jobs WHERE error_class = 'budget'")
+    everyone = {p["worker"] for p in paid} | {r["worker"] for r in refused}
+    assert len(everyone) == 2  # both workers asked the one budget
+    left = summary["rows_failed"] + summary["rows_not_run"]
+    assert summary["rows_succeeded"] + left == 16 and left > 0
+
+
+def test_artifacts_go_to_s3_storage_every_worker_sees(
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    s3_server: S3Server,
+    scheduler: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    storage = f"""\
+storage:
+  url: s3://{s3_server.bucket}/cluster
+  endpoint_url: {s3_server.endpoint_url}
+  region: us-east-1
+  options: {{key_env: {S3_KEY_ENV}, secret_env: {S3_SECRET_ENV}}}
+"""
+    project = cluster_project(tmp_path, fake, storage=storage)
+    rows = write_rows(tmp_path / "rows.jsonl", 12)
+    code, out, err = mediamix(
+        capsys, "-C", str(project.root), "batch", "notes", str(rows),
+        "--cluster", scheduler, "--concurrency", "3", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    artifacts = rows_of(project.root, "SELECT a.uri, j.worker FROM artifacts a JOIN jobs j USING (job_id)")
+    assert len(artifacts) == 12 and len({a["worker"] for a in artifacts}) == 2
+    s3 = s3_server.client()
+    for a in artifacts:
+        assert a["uri"].startswith(f"s3://{s3_server.bucket}/cluster/")
+        key = a["uri"].removeprefix(f"s3://{s3_server.bucket}/")
+        body = s3.get_object(Bucket=s3_server.bucket, Key=key)["Body"].read().decode()
+        assert body.startswith("Fake reply from gpt-4o-mini: Note ")

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 #: Rows still missing after every chunk ended are submitted again at most this often.
 MAX_ROUNDS = 3
 #: The client's long poll for the stream.
-_TAKE_WAIT_S = 0.2
+_TAKE_WAIT_S = 0.05
 _STOP_POLL_S = 0.05
 
 
@@ -129,6 +129,9 @@ class ClusterBatch:
         self.spec = spec
         self.batch_id = run.prepared.batch_id
         self.token = new_id()
+        #: The batch on the coordinator and the workers: this client's session of it (a
+        #: resumed batch keeps its id, and must not meet what a dead client left behind).
+        self.key = f"{self.batch_id}.{self.token[:12]}"
         ws = run.ws
         self.state_dir = ws.project.root / ".mediamix"
         self.state_probe = self.state_dir / "cluster" / f"probe-{self.batch_id}"
@@ -217,7 +220,7 @@ class ClusterBatch:
             if limits_of(a).any
         }
         opened = await self.client.scheduler.mediamix_open(
-            batch=self.batch_id,
+            batch=self.key,
             client=self.client.id,
             context=pickle.dumps(context, protocol=5),
             cap=cap,
@@ -258,7 +261,7 @@ class ClusterBatch:
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.client.scheduler.mediamix_stop(
-                    batch=self.batch_id, kind="hard", reason="the mediamix client stopped"
+                    batch=self.key, kind="hard", reason="the mediamix client stopped"
                 )
             raise
         finally:
@@ -272,9 +275,9 @@ class ClusterBatch:
         futures = [
             self.client.submit(
                 run_chunk,
-                self.batch_id,
+                self.key,
                 rows[i : i + size],
-                key=f"mediamix-{self.batch_id}-{attempt}-{i // size}",
+                key=f"mediamix-{self.key}-{attempt}-{i // size}",
                 pure=False,
             )
             for i in range(0, len(rows), size)
@@ -301,7 +304,7 @@ class ClusterBatch:
                 kind, reason = "rows", self.owner.stopped
             if kind is not None and STOP_RANK[kind] > sent:
                 await self.client.scheduler.mediamix_stop(
-                    batch=self.batch_id, kind=kind, reason=reason
+                    batch=self.key, kind=kind, reason=reason
                 )
                 sent = STOP_RANK[kind]
             await asyncio.sleep(_STOP_POLL_S)
@@ -309,7 +312,7 @@ class ClusterBatch:
     async def _close(self, pump: asyncio.Task[None]) -> None:
         # Workers close their engines first: their last records reach the outbox ...
         with contextlib.suppress(Exception):
-            await self.client.run(close_batch, self.batch_id)
+            await self.client.run(close_batch, self.key)
         # ... which the pump then takes to the end, before the batch is forgotten.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.pump.caught_up(), 30.0)
@@ -318,7 +321,7 @@ class ClusterBatch:
             await pump
         self.pump.close_stale()
         with contextlib.suppress(Exception):
-            await self.client.scheduler.mediamix_close(batch=self.batch_id)
+            await self.client.scheduler.mediamix_close(batch=self.key)
 
 
 _LIMITS = ("rpm", "rpd", "tpm", "max_concurrency")
@@ -346,7 +349,7 @@ class Pump:
             self._takes += 1
             number = self._takes
             reply = await b.client.scheduler.mediamix_take(
-                batch=b.batch_id, acked=self.acked, wait_s=_TAKE_WAIT_S
+                batch=b.key, acked=self.acked, wait_s=_TAKE_WAIT_S
             )
             for serial, kind, payload in reply["entries"]:
                 self._handle(kind, payload)
