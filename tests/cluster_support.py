@@ -63,7 +63,7 @@ def local_cluster(workers: int = 2) -> Iterator[Any]:
         n_workers=workers,
         threads_per_worker=2,
         processes=True,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
         silence_logs=logging.ERROR,
     ) as cluster:
         yield cluster
@@ -125,7 +125,8 @@ def wait_for_workers(address: str, count: int, timeout: float = 60.0) -> None:
     from distributed import Client
 
     with Client(address, timeout=timeout) as client:
-        client.wait_for_workers(count, timeout=timeout)
+        if count:
+            client.wait_for_workers(count, timeout=timeout)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

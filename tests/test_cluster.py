@@ -7,6 +7,11 @@ server over real HTTP; the run log is the client's, read with SQL as a user woul
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +26,10 @@ from tests.cluster_support import (
     cluster_environment,
     cluster_project,
     local_cluster,
+    spawn,
+    until,
 )
+from tests.test_cli_batch import succeeded_prompts
 from tests.engine_support import log_rows
 from tests.fakeprovider import FakeProviderServer
 from tests.s3server import S3Server
@@ -45,37 +53,6 @@ def mediamix(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 
 def rows_of(root: Path, sql: str) -> list[dict[str, Any]]:
     return log_rows(root / ".mediamix" / "runlog", sql)
-
-
-def test_every_row_runs_once_spread_over_both_workers_into_one_run_log(
-    tmp_path: Path,
-    fake: FakeProviderServer,
-    scheduler: str,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    project = cluster_project(tmp_path, fake)
-    rows = write_rows(tmp_path / "rows.jsonl", 24)
-    fake.state.latency_s = 0.02
-    code, out, err = mediamix(
-        capsys, "-C", str(project.root), "batch", "notes", str(rows),
-        "--cluster", scheduler, "--concurrency", "3", "--json",
-    )  # fmt: skip
-    assert code == 0, err
-    summary = json.loads(out)
-    assert (summary["rows_succeeded"], summary["rows_failed"], summary["status"]) == (
-        24,
-        0,
-        "succeeded",
-    )
-    assert chat_prompts(fake) == {prompt_of(n): 1 for n in range(24)}
-    jobs = rows_of(project.root, "SELECT status, worker FROM jobs")
-    assert len(jobs) == 24 and {j["status"] for j in jobs} == {"succeeded"}
-    workers = {j["worker"] for j in jobs}
-    assert len(workers) == 2 and all(w.startswith("tcp://127.0.0.1:") for w in workers)
-    attempts = rows_of(project.root, "SELECT DISTINCT worker FROM attempts")
-    assert {a["worker"] for a in attempts} == workers
-    runs = rows_of(project.root, "SELECT status, host FROM runs")
-    assert len(runs) == 24 and all(r["status"] == "succeeded" and r["host"] for r in runs)
 
 
 CHAT = "/chat/completions"
@@ -154,7 +131,7 @@ def test_max_cost_is_one_budget_for_the_whole_cluster(
     assert summary["rows_succeeded"] + left == 16 and left > 0
 
 
-def test_artifacts_go_to_s3_storage_every_worker_sees(
+def test_every_row_runs_once_over_both_workers_into_s3_and_one_run_log(
     tmp_path: Path,
     fake: FakeProviderServer,
     s3_server: S3Server,
@@ -169,17 +146,117 @@ storage:
   options: {{key_env: {S3_KEY_ENV}, secret_env: {S3_SECRET_ENV}}}
 """
     project = cluster_project(tmp_path, fake, storage=storage)
-    rows = write_rows(tmp_path / "rows.jsonl", 12)
+    rows = write_rows(tmp_path / "rows.jsonl", 24)
+    fake.state.latency_s = 0.02
     code, out, err = mediamix(
         capsys, "-C", str(project.root), "batch", "notes", str(rows),
         "--cluster", scheduler, "--concurrency", "3", "--json",
     )  # fmt: skip
     assert code == 0, err
-    artifacts = rows_of(project.root, "SELECT a.uri, j.worker FROM artifacts a JOIN jobs j USING (job_id)")
-    assert len(artifacts) == 12 and len({a["worker"] for a in artifacts}) == 2
+    summary = json.loads(out)
+    assert (summary["rows_succeeded"], summary["rows_failed"], summary["status"]) == (
+        24,
+        0,
+        "succeeded",
+    )
+    assert chat_prompts(fake) == {prompt_of(n): 1 for n in range(24)}
+    jobs = rows_of(project.root, "SELECT status, worker FROM jobs")
+    assert len(jobs) == 24 and {j["status"] for j in jobs} == {"succeeded"}
+    workers = {j["worker"] for j in jobs}
+    assert len(workers) == 2 and all(w.startswith("tcp://127.0.0.1:") for w in workers)
+    attempts = rows_of(project.root, "SELECT DISTINCT worker FROM attempts")
+    assert {a["worker"] for a in attempts} == workers
+    runs = rows_of(project.root, "SELECT status, host FROM runs")
+    assert len(runs) == 24 and all(r["status"] == "succeeded" and r["host"] for r in runs)
+    artifacts = rows_of(project.root, "SELECT uri FROM artifacts")
+    assert len(artifacts) == 24
     s3 = s3_server.client()
     for a in artifacts:
         assert a["uri"].startswith(f"s3://{s3_server.bucket}/cluster/")
         key = a["uri"].removeprefix(f"s3://{s3_server.bucket}/")
         body = s3.get_object(Bucket=s3_server.bucket, Key=key)["Body"].read().decode()
         assert body.startswith("Fake reply from gpt-4o-mini: Note ")
+
+
+def _worker_pids(scheduler: str) -> dict[str, int]:
+    from distributed import Client
+
+    with Client(scheduler, timeout=30) as client:
+        pids: dict[str, int] = client.run(os.getpid)
+        return pids
+
+
+def test_resume_after_the_client_is_killed_pays_for_no_recorded_job_twice(
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    scheduler: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = cluster_project(tmp_path, fake)
+    rows = write_rows(tmp_path / "rows.jsonl", 40)
+    fake.state.latency_s = 0.1
+    args = ["-C", str(project.root), "batch", "notes", str(rows), "--cluster", scheduler]
+    client = spawn([sys.executable, "-m", "runner.cli.main", *args, "--concurrency", "3"])
+    until(lambda: fake.state.count(CHAT) >= 14, 60, "the batch to get going")
+    client.send_signal(signal.SIGKILL)
+    client.wait(timeout=30)
+    recorded = succeeded_prompts(project.root)
+    assert 0 < len(recorded) < 40
+    seen_before = chat_prompts(fake)
+    fake.state.latency_s = 0.0
+
+    code, out, err = mediamix(capsys, *args, "--resume", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["rows_done_earlier"] + summary["rows_succeeded"] == 40
+    seen_after = chat_prompts(fake)
+    assert all(seen_after[p] == seen_before[p] == 1 for p in recorded)  # not paid again
+    assert set(seen_after) == {prompt_of(n) for n in range(40)}
+    assert succeeded_prompts(project.root) == set(seen_after)
+
+
+def test_a_worker_killed_mid_batch_loses_no_row_and_no_recorded_answer_is_paid_twice(
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    scheduler: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Last in the module: the nanny starts a fresh worker in the killed one's place.
+    project = cluster_project(tmp_path, fake)
+    rows = write_rows(tmp_path / "rows.jsonl", 80)
+    fake.state.latency_s = 0.08
+    victim_address, victim = sorted(_worker_pids(scheduler).items())[0]
+
+    def kill_partway() -> None:
+        until(lambda: fake.state.count(CHAT) >= 24, 60, "the batch to get going")
+        os.kill(victim, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_partway)
+    killer.start()
+    code, out, err = mediamix(
+        capsys, "-C", str(project.root), "batch", "notes", str(rows),
+        "--cluster", scheduler, "--concurrency", "3", "--json",
+    )  # fmt: skip
+    killer.join()
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["rows_succeeded"] == 80  # every row done, the dead worker's elsewhere
+    jobs = rows_of(
+        project.root,
+        "SELECT r.inputs, j.status, j.error_class, j.worker FROM jobs j JOIN runs r USING (run_id)",
+    )
+    succeeded = Counter(
+        prompt_of(json.loads(j["inputs"])["n"]) for j in jobs if j["status"] == "succeeded"
+    )
+    assert succeeded == {prompt_of(n): 1 for n in range(80)}  # nothing lost, nothing twice
+    assert victim_address in {j["worker"] for j in jobs}  # it did work before it died
+    # Only answers the dead worker had not recorded yet (its calls in flight) were bought
+    # again: at most its rows in flight, each at most twice.
+    seen = chat_prompts(fake)
+    again = {p: n for p, n in seen.items() if n > 1}
+    assert len(again) <= 3 and all(n == 2 for n in again.values()), again
+    # What the dead worker left running is closed, with why; nothing stays "running".
+    assert {j["status"] for j in jobs} <= {"succeeded", "failed", "skipped"}
+    assert all(j["error_class"] == "interrupted" for j in jobs if j["status"] == "failed")
+    runs = rows_of(project.root, "SELECT DISTINCT status FROM runs")
+    assert {r["status"] for r in runs} <= {"succeeded", "interrupted"}

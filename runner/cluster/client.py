@@ -83,7 +83,8 @@ async def _connected(spec: ClusterSpec) -> AsyncIterator[Client]:
                 threads_per_worker=2,
                 processes=True,
                 asynchronous=True,
-                dashboard_address=None,
+                # A free port: the default 8787 may be taken (another cluster, a notebook).
+                dashboard_address="127.0.0.1:0",
                 silence_logs=logging.ERROR,
             ) as cluster,
             Client(cluster, asynchronous=True) as client,
