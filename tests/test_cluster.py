@@ -29,10 +29,10 @@ from tests.cluster_support import (
     spawn,
     until,
 )
-from tests.test_cli_batch import succeeded_prompts
 from tests.engine_support import log_rows
 from tests.fakeprovider import FakeProviderServer
 from tests.s3server import S3Server
+from tests.test_cli_batch import succeeded_prompts
 
 pytest.importorskip("distributed", reason="the cluster extra: pip install 'mediamix[cluster]'")
 
@@ -72,7 +72,7 @@ def test_an_account_rpm_holds_across_workers_with_no_429_at_near_full_rate(
     fake.state.set_rate_limit(PER_SECOND + 1, window_s=1.0)
     project = cluster_project(tmp_path, fake, rpm=RPM)
     rows = write_rows(tmp_path / "rows.jsonl", 40)
-    code, out, err = mediamix(
+    code, _, err = mediamix(
         capsys, "-C", str(project.root), "batch", "notes", str(rows),
         "--cluster", scheduler, "--concurrency", "8", "--json",
     )  # fmt: skip

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,19 +54,8 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("home")
     address = f"tcp://127.0.0.1:{free_port()}"
     with cluster_environment(home):
-        processes = [
-            spawn(
-                [
-                    *DASK,
-                    "scheduler",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    address.rsplit(":", 1)[1],
-                    "--no-dashboard",
-                ]
-            )  # fmt: skip
-        ]
+        port = address.rsplit(":", 1)[1]
+        processes = [spawn([*DASK, "scheduler", "--host", "127.0.0.1", "--port", port])]
         try:
             wait_for_workers(address, 0)
             processes += [spawn(worker_args(address, f"w{n}", home / f"w{n}")) for n in (1, 2)]

@@ -47,7 +47,9 @@ class RowOutcome:
     worker: str | None = None
 
     @classmethod
-    def of(cls, row: Row, result: RunResult, *, budget_spent: bool, worker: str | None) -> RowOutcome:
+    def of(
+        cls, row: Row, result: RunResult, *, budget_spent: bool, worker: str | None
+    ) -> RowOutcome:
         first = next((j for j in result.jobs if j.status == "failed"), None)
         return cls(
             row=row.number,
@@ -128,7 +130,9 @@ class RowRunner:
                 self.on_start(row)
                 result = await self._run_row(row)
             sv = self.engine.services
-            outcome = RowOutcome.of(row, result, budget_spent=sv.budget.exhausted, worker=self.worker)
+            outcome = RowOutcome.of(
+                row, result, budget_spent=sv.budget.exhausted, worker=self.worker
+            )
             self.on_outcome(row, outcome)
 
     async def _run_row(self, row: Row) -> RunResult:

@@ -45,7 +45,9 @@ def _reads(path: str | None, token: str) -> bool:
         return False
 
 
-def probe(state_probe: str, storage_probe: str | None, token: str, env: list[str]) -> dict[str, Any]:
+def probe(
+    state_probe: str, storage_probe: str | None, token: str, env: list[str]
+) -> dict[str, Any]:
     """Run on every worker: what the client needs to know about it."""
     return {
         "machine": machine(),

@@ -139,6 +139,11 @@ class ClusterBatch:
         self.pump = Pump(self)
         self.workers = 0
 
+    @property
+    def scheduler(self) -> Any:
+        """The scheduler's handlers, the coordinator's among them (``mediamix_*``)."""
+        return self.client.scheduler
+
     async def run(self) -> None:
         await self._check_workers()
         try:
@@ -220,7 +225,7 @@ class ClusterBatch:
             for a in run.ws.accounts
             if limits_of(a).any
         }
-        opened = await self.client.scheduler.mediamix_open(
+        opened = await self.scheduler.mediamix_open(
             batch=self.key,
             client=self.client.id,
             context=pickle.dumps(context, protocol=5),
@@ -256,12 +261,10 @@ class ClusterBatch:
             else:
                 if remaining:
                     why = "; ".join(sorted(set(errors))) or "no worker finished them"
-                    self.owner.notify(
-                        f"cluster: {len(remaining)} row(s) could not be run ({why})"
-                    )
+                    self.owner.notify(f"cluster: {len(remaining)} row(s) could not be run ({why})")
         except BaseException:
             with contextlib.suppress(Exception):
-                await self.client.scheduler.mediamix_stop(
+                await self.scheduler.mediamix_stop(
                     batch=self.key, kind="hard", reason="the mediamix client stopped"
                 )
             raise
@@ -272,7 +275,9 @@ class ClusterBatch:
     async def _round(self, attempt: int, rows: list[Row]) -> list[str]:
         from distributed import as_completed
 
-        size = max(1, min(self.owner.options.concurrency, math.ceil(len(rows) / (2 * self.workers))))
+        size = max(
+            1, min(self.owner.options.concurrency, math.ceil(len(rows) / (2 * self.workers)))
+        )
         futures = [
             self.client.submit(
                 run_chunk,
@@ -304,9 +309,7 @@ class ClusterBatch:
             elif self.owner.stopped is not None:
                 kind, reason = "rows", self.owner.stopped
             if kind is not None and STOP_RANK[kind] > sent:
-                await self.client.scheduler.mediamix_stop(
-                    batch=self.key, kind=kind, reason=reason
-                )
+                await self.scheduler.mediamix_stop(batch=self.key, kind=kind, reason=reason)
                 sent = STOP_RANK[kind]
             await asyncio.sleep(_STOP_POLL_S)
 
@@ -322,7 +325,7 @@ class ClusterBatch:
             await pump
         self.pump.close_stale()
         with contextlib.suppress(Exception):
-            await self.client.scheduler.mediamix_close(batch=self.key)
+            await self.scheduler.mediamix_close(batch=self.key)
 
 
 _LIMITS = ("rpm", "rpd", "tpm", "max_concurrency")
@@ -349,7 +352,7 @@ class Pump:
         while True:
             self._takes += 1
             number = self._takes
-            reply = await b.client.scheduler.mediamix_take(
+            reply = await b.scheduler.mediamix_take(
                 batch=b.key, acked=self.acked, wait_s=_TAKE_WAIT_S
             )
             for serial, kind, payload in reply["entries"]:

@@ -157,7 +157,7 @@ class CoordinatorLink:
 
     def _take(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The message for everything pending, and what to put back if it fails."""
-        taken = {
+        taken: dict[str, Any] = {
             "stream": self._stream,
             "rows_done": self._rows_done,
             "claims": self._claims,
@@ -268,9 +268,9 @@ class CoordinatorLink:
             for future in futures:
                 if not future.done():
                     future.set_result(("wait", None))
-        for _, _, future in self._budget_asks:
-            if not future.done():
-                future.set_result(0.0)
+        for _, _, asked in self._budget_asks:
+            if not asked.done():
+                asked.set_result(0.0)
         self._drained.set()
 
 

@@ -176,7 +176,7 @@ class BatchState:
         return rows
 
     def request_stop(self, kind: str, reason: str) -> None:
-        """"rows": no new rows (fail-fast, budget); "soft": no new rows or paid calls
+        """ "rows": no new rows (fail-fast, budget); "soft": no new rows or paid calls
         (Ctrl-C, SIGTERM); "hard": cancel the calls in flight too. Never softer."""
         if STOP_RANK[kind] > STOP_RANK.get(self.stop or "", 0):
             self.stop, self.stop_reason = kind, reason

@@ -314,6 +314,7 @@ class PipelineRun:
                 job.deadline = time.monotonic() + sp.step.timeout_s
             return await self.flow.execute(job)
 
+
 @dataclass
 class History:
     """What earlier runs taught: per-model stats (adaptive) and per-account health."""

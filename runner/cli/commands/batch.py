@@ -18,10 +18,10 @@ from runner.batch import (
     prepare_batch,
 )
 from runner.cli.boundary import EXIT_FAILED, EXIT_OK
-from runner.cluster.address import choose as choose_cluster
 from runner.cli.commands.log import print_notice
 from runner.cli.output import to_json
 from runner.cli.signals import grace_option, stop_signals
+from runner.cluster.address import choose as choose_cluster
 from runner.engine.api import load
 from runner.errors import UsageError
 
@@ -168,8 +168,7 @@ def print_summary(result: BatchResult) -> None:
     "--concurrency",
     type=click.IntRange(1, 4096),
     default=None,
-    help="Rows at once, on each worker with --cluster (default: mediamix.yaml's "
-    "concurrency, 8).",
+    help="Rows at once, on each worker with --cluster (default: mediamix.yaml's concurrency, 8).",
 )
 @click.option(
     "--resume",
