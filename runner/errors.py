@@ -134,7 +134,7 @@ class ArtifactInvalid(MediamixError):
 
 
 class StorageError(MediamixError):
-    pass
+    kind: ClassVar[str] = "storage"
 
 
 class RunLogError(MediamixError):

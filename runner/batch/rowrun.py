@@ -45,10 +45,18 @@ class RowOutcome:
     budget_hit: bool = False
     #: The Dask worker that ran the row (None: this process).
     worker: str | None = None
+    #: Why its engine stopped dispatching, when it did: "runlog" or "storage" (a full disk).
+    halted: str | None = None
 
     @classmethod
     def of(
-        cls, row: Row, result: RunResult, *, budget_spent: bool, worker: str | None
+        cls,
+        row: Row,
+        result: RunResult,
+        *,
+        budget_spent: bool,
+        worker: str | None,
+        halted: str | None = None,
     ) -> RowOutcome:
         first = next((j for j in result.jobs if j.status == "failed"), None)
         return cls(
@@ -66,6 +74,7 @@ class RowOutcome:
             error=redact(first.error or "failed") if first else None,
             budget_hit=budget_spent or any(j.error_class == "budget" for j in result.jobs),
             worker=worker,
+            halted=halted if halted in ("runlog", "storage") else None,
         )
 
 
@@ -131,7 +140,11 @@ class RowRunner:
                 result = await self._run_row(row)
             sv = self.engine.services
             outcome = RowOutcome.of(
-                row, result, budget_spent=sv.budget.exhausted, worker=self.worker
+                row,
+                result,
+                budget_spent=sv.budget.exhausted,
+                worker=self.worker,
+                halted=sv.options.stopper.kind,
             )
             self.on_outcome(row, outcome)
 

@@ -153,7 +153,8 @@ class BatchResult:
     jobs_reused: int
     cost_usd: float | None
     resumed_batch: str | None
-    #: Why dispatch stopped early: "fail-fast", "budget" or "interrupted" (None: it did not).
+    #: Why dispatch stopped early: "fail-fast", "budget", "interrupted", or "runlog" /
+    #: "storage" (the run log's or the outputs' disk is full); None: it did not.
     stopped: str | None
     failures: list[RowFailure] = field(default_factory=list)
 
@@ -334,6 +335,10 @@ class BatchRun:
                 self.stopped = self.stopped or "fail-fast"
         if outcome.budget_hit:
             self.stopped = self.stopped or "budget"
+        # A full disk (here or on a worker): what a call buys could not be kept.
+        halted = outcome.halted or self.options.stopper.kind
+        if halted in ("runlog", "storage"):
+            self.stopped = self.stopped or halted
         if self.on_row is not None:
             self.on_row(outcome)
 

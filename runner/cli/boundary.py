@@ -8,6 +8,7 @@ traceback written to a log file whose path is printed.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 import traceback
@@ -22,6 +23,15 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM before (or after) a run's own graceful handling is in place."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def _crash_log_path() -> str:
@@ -42,6 +52,9 @@ def report_error(exc: MediamixError) -> int:
 
 
 def run_guarded(cli: click.Command, argv: list[str]) -> NoReturn:
+    # SIGTERM (CI runners, Kubernetes, systemd, `timeout`) exits 143 with one line, not a
+    # bare kill; while a run works, its own handlers stop it gracefully instead.
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = cli.main(args=argv, prog_name="mediamix", standalone_mode=False)
     except click.exceptions.Abort:
@@ -50,6 +63,9 @@ def run_guarded(cli: click.Command, argv: list[str]) -> NoReturn:
     except KeyboardInterrupt:
         click.echo("mediamix: interrupted", err=True)
         code = EXIT_INTERRUPTED
+    except Terminated:
+        click.echo("mediamix: stopped by SIGTERM", err=True)
+        code = EXIT_TERMINATED
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:

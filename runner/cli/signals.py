@@ -100,19 +100,22 @@ async def stop_signals(
         stopper, grace_s=grace_s, say=say or _say, on_first=on_first
     )
     loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
+    installed: dict[signal.Signals, Any] = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
         try:
             loop.add_signal_handler(signum, handler.handle, signum)
-            installed.append(signum)
+            installed[signum] = previous
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
     try:
         yield handler
     finally:
         handler.cancel_timer()
-        for signum in installed:
+        for signum, previous in installed.items():
             loop.remove_signal_handler(signum)
+            # asyncio leaves the default action behind; the CLI's own handler goes back.
+            signal.signal(signum, previous)
 
 
 def _say(message: str) -> None:

@@ -9,10 +9,12 @@ otherwise buy every answer twice. Before a job calls anyone, the engine *claims*
 - **Within a process** with a future per key, so a second job with the same key waits for
   the first instead of polling.
 - **Outcomes**: a process that succeeds with a key appends one JSON line (the key and its
-  artifacts) to its own ``done-*.log`` before letting go of the claim. Whoever claims the
-  key next reads the other processes' logs (only what is new since it last looked) and,
-  when the key already succeeded and its artifacts still exist, reuses them instead of
-  paying again. A log whose writer died is removed a day later; the run log has it all.
+  artifacts) to ``.mediamix/claims/done.log`` (one ``O_APPEND`` write) before letting go
+  of the claim. Whoever holds the key next reads what was appended since it last looked
+  and, when the key succeeded meanwhile and its artifacts still exist, reuses them instead
+  of paying again. Only outcomes of concurrent work count: every engine holds ``done.log``
+  under a shared ``flock``, and the first engine to start when none is alive empties it
+  (what finished before is the run log's business: batch reuse, ``--resume``).
 
 A waiter polls the lock (a few ms, backing off to 0.2 s), so a cancelled run stops waiting
 at once.
@@ -28,8 +30,6 @@ import hashlib
 import json
 import os
 import struct
-import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,7 @@ from runner.errors import StorageError
 from runner.storage import ArtifactStore
 
 _LOCK_FILE = "keys.lock"
-_DONE_PREFIX = "done-"
-#: A dead process's outcome log is kept this long for runs that started before it died.
-_KEEP_DEAD_LOGS_S = 86_400.0
+_DONE_LOG = "done.log"
 _POLL_S = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
@@ -73,25 +71,23 @@ class Claims:
         self.directory = directory
         self.store = store
         directory.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(
-            directory / _LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
-        )
-        name = f"{_DONE_PREFIX}{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.log"
-        self._done_path = directory / name
-        self._done_fd = os.open(
-            self._done_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
-        )
-        fcntl.flock(self._done_fd, fcntl.LOCK_EX)  # alive while held
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+        self._lock_fd = os.open(directory / _LOCK_FILE, flags, 0o644)
+        self._done_fd = os.open(directory / _DONE_LOG, flags | os.O_APPEND, 0o644)
+        try:
+            fcntl.flock(self._done_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.ftruncate(self._done_fd, 0)  # nobody else is alive: old outcomes are history
+        except BlockingIOError:
+            pass
+        fcntl.flock(self._done_fd, fcntl.LOCK_SH)
         #: key -> future of the job in this process holding it (its outcome, or None).
         self._local: dict[str, asyncio.Future[list[ArtifactOutput] | None]] = {}
-        #: key -> artifact fields another process (or an earlier job) recorded.
+        #: key -> artifact fields another engine recorded since this one started.
         self._known: dict[str, list[dict[str, Any]]] = {}
-        self._tails: dict[Path, int] = {}
-        self._dir_mtime = -1
-        self._sweep_dead_logs()
-        # Outcomes recorded before this engine started are the run log's business (batch
-        # reuse); a claim only hands over what a concurrent job made.
-        self._read_others(skip_existing=True)
+        self._offset = 0
+        self._partial = b""
+        #: Marks this engine's lines, so it skips them when reading.
+        self._tag = os.urandom(6).hex().encode()
 
     def close(self) -> None:
         for fd in (self._lock_fd, self._done_fd):
@@ -168,9 +164,9 @@ class Claims:
             for a in artifacts
         ]
         self._known[key] = fields
-        line = json.dumps({"key": key, "artifacts": fields}, separators=(",", ":")) + "\n"
+        body = json.dumps({"key": key, "artifacts": fields}, separators=(",", ":"))
         with contextlib.suppress(OSError):  # the run log has it too; this is a shortcut
-            os.write(self._done_fd, line.encode())
+            os.write(self._done_fd, self._tag + b" " + body.encode() + b"\n")
 
     async def _known_outcome(self, key: str) -> list[ArtifactOutput] | None:
         self._read_others()
@@ -200,56 +196,21 @@ class Claims:
         except TypeError:
             return None
 
-    def _read_others(self, *, skip_existing: bool = False) -> None:
-        """Read what other processes recorded since the last look."""
-        try:
-            mtime = os.stat(self.directory).st_mtime_ns
-        except OSError:
-            return
-        if mtime != self._dir_mtime:
-            self._dir_mtime = mtime
-            for name in os.listdir(self.directory):
-                path = self.directory / name
-                if name.startswith(_DONE_PREFIX) and path != self._done_path:
-                    if skip_existing:
-                        with contextlib.suppress(OSError):
-                            self._tails[path] = path.stat().st_size
-                    self._tails.setdefault(path, 0)
-            if skip_existing:
-                return
-        for path, offset in list(self._tails.items()):
-            try:
-                with open(path, "rb") as fh:
-                    fh.seek(offset)
-                    data = fh.read()
-            except OSError:
-                del self._tails[path]
-                continue
-            end = data.rfind(b"\n") + 1  # a line being written is read next time
-            self._tails[path] = offset + end
+    def _read_others(self) -> None:
+        """Read the outcomes other engines appended since the last look. (The log is
+        emptied only when no engine is alive, so never under this one.)"""
+        while chunk := os.pread(self._done_fd, 1 << 16, self._offset):
+            self._offset += len(chunk)
+            data = self._partial + chunk
+            end = data.rfind(b"\n") + 1  # a line being written is finished next time
+            self._partial = data[end:]
             for line in data[:end].splitlines():
+                tag, _, body = line.partition(b" ")
+                if tag == self._tag:
+                    continue  # our own outcome, known already
                 try:
-                    entry = json.loads(line)
+                    entry = json.loads(body)
                     self._known[str(entry["key"])] = list(entry["artifacts"])
                 except (ValueError, KeyError, TypeError):
                     continue
 
-    def _sweep_dead_logs(self) -> None:
-        cutoff = time.time() - _KEEP_DEAD_LOGS_S
-        for name in os.listdir(self.directory):
-            if not name.startswith(_DONE_PREFIX):
-                continue
-            path = self.directory / name
-            try:
-                if path.stat().st_mtime >= cutoff:
-                    continue
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                path.unlink(missing_ok=True)
-            except OSError:
-                continue  # its writer is alive
-            finally:
-                os.close(fd)
