@@ -13,6 +13,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def rows_of(root: Path, sql: str) -> list[dict[str, Any]]:
 
 
 CHAT = "/chat/completions"
-RPM = 600  # 10 requests a second, enforced by the fake server per key
+RPM = 300  # 5 requests a second, enforced by the fake server per key
 PER_SECOND = RPM // 60
 
 
@@ -71,19 +72,57 @@ def test_an_account_rpm_holds_across_workers_with_no_429_at_near_full_rate(
     # rate would get 429s at once; the cluster's one pace gets none.
     fake.state.set_rate_limit(PER_SECOND + 1, window_s=1.0)
     project = cluster_project(tmp_path, fake, rpm=RPM)
-    rows = write_rows(tmp_path / "rows.jsonl", 40)
+    rows = write_rows(tmp_path / "rows.jsonl", 24)
     code, _, err = mediamix(
         capsys, "-C", str(project.root), "batch", "notes", str(rows),
         "--cluster", scheduler, "--concurrency", "8", "--json",
     )  # fmt: skip
     assert code == 0, err
     sent = sorted(r.timestamp for r in fake.state.requests if CHAT in r.path)
-    assert len(sent) == 40  # nothing was refused and sent again
+    assert len(sent) == 24  # nothing was refused and sent again
     attempts = rows_of(project.root, "SELECT http_status, error_class, worker FROM attempts")
     assert not [a for a in attempts if a["http_status"] == 429 or a["error_class"]]
     assert len({a["worker"] for a in attempts}) == 2
     rate = (len(sent) - 1) / (sent[-1] - sent[0])
     assert 0.9 * PER_SECOND <= rate <= 1.1 * PER_SECOND, rate
+
+
+def test_a_429_cools_the_account_on_every_worker(
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    scheduler: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = cluster_project(tmp_path, fake)  # no limits declared: only the 429 says wait
+    rows = write_rows(tmp_path / "rows.jsonl", 60)
+    fake.state.latency_s = 0.05
+    cooldown = 1.0
+
+    def refuse_once_both_are_busy() -> None:
+        until(lambda: fake.state.count(CHAT) >= 16, 60, "both workers to be calling")
+        fake.state.inject("429", path_contains=CHAT, retry_after=cooldown)
+
+    injector = threading.Thread(target=refuse_once_both_are_busy)
+    injector.start()
+    code, _, err = mediamix(
+        capsys, "-C", str(project.root), "batch", "notes", str(rows),
+        "--cluster", scheduler, "--concurrency", "3", "--json",
+    )  # fmt: skip
+    injector.join()
+    assert code == 0, err
+    attempts = rows_of(
+        project.root, "SELECT started_at, finished_at, error_class, worker FROM attempts"
+    )
+    (hit,) = [a for a in attempts if a["error_class"] == "rate_limited"]
+    told = hit["finished_at"]  # when its worker learned of the 429
+    slack = timedelta(seconds=0.15)  # a call already past the pool when the news came
+    during = [
+        a for a in attempts if told + slack < a["started_at"] < told + timedelta(seconds=cooldown)
+    ]
+    assert during == []  # no worker called the account while it cooled
+    after = {a["worker"] for a in attempts if a["started_at"] >= told + timedelta(seconds=cooldown)}
+    before = {a["worker"] for a in attempts if a["started_at"] < told}
+    assert len(before) == len(after) == 2  # both were calling before, and both went on after
 
 
 PRICED = {

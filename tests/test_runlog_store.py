@@ -330,8 +330,8 @@ def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
             ).fetchall()
         }
-    assert rows == [(1, "m001_initial")]
-    assert SCHEMA_VERSION == 1
+    assert sorted(rows) == [(1, "m001_initial"), (2, "m002_worker")]
+    assert SCHEMA_VERSION == 2
     assert {"runs", "jobs", "attempts", "events", "artifacts", "account_health"} <= tables
     assert {"v_success_by_preset", "v_cost_by_account_day"} <= tables
     assert {"v_failures_by_error_class", "v_latency_by_model"} <= tables

@@ -69,7 +69,7 @@ class LeasedAccountPool(AccountPool):
     def _grace(self, account: Account) -> float:
         """A slot not used within this of its time is dropped: used late, it would bunch
         up with the next ones and break the pace the vendor enforces."""
-        return max(0.05, 30.0 / account.rpm) if account.rpm else 1.0
+        return max(0.02, 15.0 / account.rpm) if account.rpm else 1.0
 
     def _fresh(self, live: _Live, now: float) -> deque[float]:
         slots = self._slots[live.account.name]
@@ -144,7 +144,7 @@ class LeasedAccountPool(AccountPool):
     # -- news from the coordinator -------------------------------------------------------------
 
     def _on_reply(self, reply: Reply) -> None:
-        now = self._clock()
+        now = float(reply.get("at") or self._clock())
         for name, delays in (reply.get("slots") or {}).items():
             self._asking.discard(name)
             slots = self._slots.get(name)

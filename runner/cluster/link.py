@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pickle
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -220,6 +221,7 @@ class CoordinatorLink:
                 if not self._pending() and not self.active:
                     continue
             message, taken = self._take()
+            sent = time.monotonic()
             try:
                 reply = await self._call(
                     "mediamix_sync", batch=self.batch, worker=self.worker, **message
@@ -239,6 +241,9 @@ class CoordinatorLink:
                 failures += 1
                 continue
             failing_since, failures, self.error = None, 0, None
+            # The coordinator's "now" lies between sending and answer: the midpoint is the
+            # best guess, whoever's reply was slow (slot delays are counted from it).
+            reply["at"] = (sent + time.monotonic()) / 2
             self._answer(reply, taken)
 
     def _answer(self, reply: Reply, taken: dict[str, Any]) -> None:

@@ -46,7 +46,9 @@ def history_for(plan: Plan, runlog: RunLog, notify: NoticeCallback | None = None
             accounts = q.account_stats()
             if not adaptive:
                 return History(accounts=accounts)
-            window = max((s.preset.adaptive.window_hours if s.preset else 168.0) for s in adaptive)
+            window = max(
+                (s.preset.adaptive.window_hours if s.preset else 168.0) for s in adaptive
+            )
             return History(models=q.model_stats(window), accounts=accounts)
     except ReadBlocked as exc:
         reason = f"{exc.held.path.name} is open for writing in {exc.held.holder.describe()}"
