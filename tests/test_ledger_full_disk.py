@@ -44,9 +44,11 @@ def batch(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def run_in_process(root: Path, *, resume: bool = False) -> object:
+def run_in_process(
+    root: Path, *, resume: bool = False, options: BatchOptions | None = None
+) -> object:
     ws = load_workspace(str(root))
-    options = BatchOptions(concurrency=CONCURRENCY, resume_latest=resume)
+    options = options or BatchOptions(concurrency=CONCURRENCY, resume_latest=resume)
     prepared = prepare_batch(ws, "pipelines/notes.yaml", root / "rows.jsonl", options)
     notices: list[str] = []
     run = BatchRun(ws, prepared, options, notify=notices.append)
@@ -99,15 +101,17 @@ def test_records_held_while_the_run_log_disk_is_full_are_written_when_space_retu
 ) -> None:
     real_append = journal._Segment.append
     appends = Counter[str]()
+    options = BatchOptions(concurrency=CONCURRENCY)
 
     def filling(self: journal._Segment, data: bytes) -> None:
         appends["all"] += 1
-        if appends["all"] == 200:  # the disk is full once; the next try finds room
+        # Full from the 200th record until the batch has stopped dispatching; then room.
+        if appends["all"] >= 200 and options.stopper.kind != "runlog":
             raise OSError(errno.ENOSPC, "No space left on device")
         real_append(self, data)
 
     monkeypatch.setattr(journal._Segment, "append", filling)
-    result = run_in_process(project)
+    result = run_in_process(project, options=options)
     assert result.stopped == "runlog"  # type: ignore[attr-defined]
     assert result.rows_not_run > 0  # type: ignore[attr-defined]
     monkeypatch.setattr(journal._Segment, "append", real_append)

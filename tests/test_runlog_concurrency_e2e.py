@@ -31,8 +31,12 @@ PIPELINE = """\
 name: many
 inputs:
   n: {type: integer, default: 24}
+  tag: {type: string, default: ""}
 steps:
-  - {id: note, preset: notes, for_each: "range(inputs.n) | list", prompt: "Note {{ item }}"}
+  - id: note
+    preset: notes
+    for_each: "range(inputs.n) | list"
+    prompt: "Note {{ item }} {{ inputs.tag }}"
 """
 
 
@@ -69,7 +73,11 @@ def test_two_runs_and_a_reader_lose_nothing(tmp_path: Path, fake: FakeProviderSe
     fake.state.inject("500", path_contains="chat/completions", times=6)
     fake.state.inject("400", path_contains="chat/completions", times=3)
 
-    runs = [mediamix(root, env, "run", "pipelines/many.yaml", "--json") for _ in range(2)]
+    # Different inputs: two runs of the same jobs would share them (one pays, one reuses).
+    runs = [
+        mediamix(root, env, "run", "pipelines/many.yaml", "-i", f"tag={tag}", "--json")
+        for tag in ("a", "b")
+    ]
     reads: list[tuple[int, str, str]] = []
 
     def reader() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from runner.config.loader import read_document
+from runner.config.yaml12 import LOADERS, PurePythonLoader
 from runner.config.yamlsource import dump_yaml
 from runner.errors import ConfigError, UsageError
 
@@ -86,7 +87,7 @@ def add_account(path: Path, entry: dict[str, object]) -> None:
 def _accounts_of(text: str) -> list[Any] | None:
     """The ``accounts`` list ``text`` parses to (None when it is not valid YAML)."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=LOADERS.get("libyaml", PurePythonLoader))
     except yaml.YAMLError:
         return None
     return data.get("accounts") if isinstance(data, dict) else None

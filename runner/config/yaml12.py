@@ -104,3 +104,60 @@ if _CParser is not None:
             CoreSchemaResolver.__init__(self)
 
     LOADERS["libyaml"] = LibyamlLoader
+
+
+_STR = "tag:yaml.org,2002:str"
+_CORE_RESOLVER = CoreSchemaResolver()
+
+
+class _EitherVersionResolver(yaml.resolver.Resolver):
+    """For writing: a string that YAML 1.1 *or* 1.2 would read as something else (``yes``,
+    ``0E0``, ``017``) is quoted, so the file reads back the same in mediamix, in editors
+    and in tools still on YAML 1.1."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        tag = super().resolve(kind, value, implicit)
+        if kind is yaml.ScalarNode and implicit[0] and tag == _STR:
+            return _CORE_RESOLVER.resolve(kind, value, implicit)
+        return tag
+
+
+class EditorSafeDumper(
+    yaml.emitter.Emitter,
+    yaml.serializer.Serializer,
+    yaml.representer.SafeRepresenter,
+    _EitherVersionResolver,
+):
+    def __init__(self, stream: Any, **kwargs: Any) -> None:
+        yaml.emitter.Emitter.__init__(
+            self,
+            stream,
+            canonical=kwargs.get("canonical"),
+            indent=kwargs.get("indent"),
+            width=kwargs.get("width"),
+            allow_unicode=kwargs.get("allow_unicode"),
+            line_break=kwargs.get("line_break"),
+        )
+        yaml.serializer.Serializer.__init__(
+            self,
+            encoding=kwargs.get("encoding"),
+            explicit_start=kwargs.get("explicit_start"),
+            explicit_end=kwargs.get("explicit_end"),
+            version=kwargs.get("version"),
+            tags=kwargs.get("tags"),
+        )
+        yaml.representer.SafeRepresenter.__init__(
+            self,
+            default_style=kwargs.get("default_style"),
+            default_flow_style=kwargs.get("default_flow_style", False),
+            sort_keys=kwargs.get("sort_keys", True),
+        )
+        _EitherVersionResolver.__init__(self)
+
+
+def dump(data: Any, *, sort_keys: bool = True, allow_unicode: bool = False) -> str:
+    """YAML text for ``data`` that mediamix, editors and YAML 1.1 tools all read back as
+    ``data``."""
+    return yaml.dump(
+        data, Dumper=EditorSafeDumper, sort_keys=sort_keys, allow_unicode=allow_unicode
+    )

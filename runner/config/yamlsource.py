@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from runner.config.yaml12 import LOADERS, PurePythonLoader
+from runner.config.yaml12 import LOADERS, PurePythonLoader, dump
 from runner.errors import ConfigError, Diagnostic
 
 DocPath = tuple[str | int, ...]
@@ -352,4 +352,4 @@ def load_yaml(path: Path) -> YamlDocument:
 
 
 def dump_yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return dump(data, sort_keys=False, allow_unicode=True)

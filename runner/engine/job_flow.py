@@ -277,36 +277,34 @@ class JobFlow:
     async def _store_all(
         self, job: Job, outputs: list[Produced], succeeded: JobRecord
     ) -> list[ArtifactOutput]:
-        """Store the job's outputs and write its artifact and "succeeded" records.
+        """Store the job's outputs and write its artifact and "succeeded" records, in an
+        order that keeps the ledger exact through a kill at any instant.
 
-        On local storage the records are written first: a process killed between the two
-        then leaves records of files that do not exist (a resumed run sees them missing
-        and makes them again), never stored files the run log does not know, which a
-        resumed run would buy a second time. A bucket write is slow and fails more often,
-        so there the records follow it. A write that fails after its records flips the job
-        to failed (a later version of the job record wins).
+        On local storage: the bytes go to hidden names first, then the records, then the
+        files take their final names. A kill before the records leaves no record and no
+        visible file (the answer was in flight: a resume makes it again); a kill after
+        them leaves recorded files that the next look (``ArtifactStore.exists``) finishes
+        publishing, so a recorded success is never bought again, and neither is a stored
+        file. A bucket has no rename: there the upload comes first and the records right
+        after it.
         """
         sv = self.sv
         placed = [
             self._place(job, output, n if len(outputs) > 1 else None)
             for n, output in enumerate(outputs, 1)
         ]
-        records_first = sv.store.is_local
-        if records_first:
-            for _, _, record, _ in placed:
-                sv.sink.write(record)
-            sv.sink.write(succeeded)
+        for key, output, record, produced in placed:
+            await self._stage(key, output, record, produced)
+        for _, _, record, _ in placed:
+            sv.sink.write(record)
+        sv.sink.write(succeeded)
         try:
-            artifacts = [await self._write(*place) for place in placed]
+            for key, _, _, _ in placed:
+                sv.store.publish(key)
         except StorageError:
-            if records_first:
-                sv.sink.write(replace(succeeded, status="failed", error_class="storage"))
+            sv.sink.write(replace(succeeded, status="failed", error_class="storage"))
             raise
-        if not records_first:
-            for _, _, record, _ in placed:
-                sv.sink.write(record)
-            sv.sink.write(succeeded)
-        return artifacts
+        return [output for _, output, _, _ in placed]
 
     def _place(
         self, job: Job, produced: Produced, number: int | None
@@ -364,18 +362,20 @@ class JobFlow:
         )
         return key, output, record, produced
 
-    async def _write(
+    async def _stage(
         self, key: str, output: ArtifactOutput, record: ArtifactRecord, produced: Produced
-    ) -> ArtifactOutput:
+    ) -> None:
         sv = self.sv
         if produced.path is None:
             assert produced.text is not None, "an artifact without a file is text"
             data = produced.text.encode("utf-8")
-            stored = await sv.store.put_bytes(data, key, content_type=record.mime)
+            await sv.store.stage(key, content_type=record.mime, data=data)
         else:
-            stored = await sv.store.put(
-                produced.path, key, content_type=record.mime, move=sv.store.is_local
+            await sv.store.stage(
+                key,
+                content_type=record.mime,
+                local_path=produced.path,
+                move=sv.store.is_local,
             )
-        if stored.local_path is None and produced.path is not None:
-            output.path = str(produced.path)  # a bucket's object: its scratch copy stays
-        return output
+            if not sv.store.is_local:
+                output.path = str(produced.path)  # a bucket's object: its scratch copy stays

@@ -353,7 +353,9 @@ class Engine:
         if cap is None:
             cap = ws.project.max_cost_usd
         store = store or ArtifactStore(ws.project.storage, project_root=ws.project.root)
-        self._claims = claims or Claims(state / "claims", store)
+        if claims is None and self.options.claim_jobs:
+            claims = Claims(state / "claims", store)
+        self._claims = claims
         self.services = Services(
             ws=ws,
             pool=pool or AccountPool(ws.accounts),
@@ -386,7 +388,8 @@ class Engine:
             await self.services.http.aclose()
             self.services.http = None
         self.services.sink.flush()
-        self._claims.close()
+        if self._claims is not None:
+            self._claims.close()
         self._scratch.close()
 
     async def __aenter__(self) -> Engine:

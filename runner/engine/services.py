@@ -79,6 +79,9 @@ class EngineOptions:
     flush_each_run: bool = True
     #: Shared with whoever may stop the run (signal handlers, the server's cancel).
     stopper: Stopper = field(default_factory=Stopper)
+    #: Claim idempotency keys across processes (one payment per job). ``verify`` turns it
+    #: off: the matrix wants each case made afresh, even when two cases share a key.
+    claim_jobs: bool = True
 
 
 class Budget:

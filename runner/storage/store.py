@@ -78,6 +78,48 @@ class ArtifactStore:
             await self._backend.put_bytes(data, key, content_type=content_type)
         return self._stored(key, final_path)
 
+    # -- staged writes: the bytes first, then the run log's records, then the name --------
+
+    async def stage(
+        self,
+        key: str,
+        *,
+        content_type: str,
+        data: bytes | None = None,
+        local_path: Path | None = None,
+        move: bool = False,
+    ) -> StoredObject:
+        """Write an artifact's bytes so that :meth:`publish` can make them appear under
+        ``key`` at once. On local storage they go to a hidden name beside the final one
+        (``.NAME.pending``), which :meth:`exists` finishes publishing if a process died
+        between the two; a bucket has no rename, so there this is the whole upload."""
+        check_key(key)
+        target = _pending_key(key) if isinstance(self._backend, LocalBackend) else key
+        if data is not None:
+            if isinstance(self._backend, LocalBackend):
+                await self._backend.put_bytes(data, target)
+            else:
+                await self._backend.put_bytes(data, target, content_type=content_type)
+        else:
+            assert local_path is not None, "stage() needs data or a local file"
+            if isinstance(self._backend, LocalBackend):
+                await self._backend.put(local_path, target, move=move)
+            else:
+                await self._backend.put(local_path, target, content_type=content_type)
+                if move:
+                    local_path.unlink(missing_ok=True)
+        return self.locate(key)
+
+    def publish(self, key: str) -> None:
+        """Give a staged artifact its final name (nothing to do for a bucket)."""
+        if not isinstance(self._backend, LocalBackend):
+            return
+        root = self._backend.root
+        try:
+            os.replace(os.path.join(root, _pending_key(key)), os.path.join(root, key))
+        except OSError as exc:
+            raise StorageError(f"cannot publish artifact {key}: {exc.strerror or exc}") from exc
+
     def locate(self, key: str) -> StoredObject:
         """Where ``key`` goes, as a put would return it, before anything is written."""
         check_key(key)
@@ -106,7 +148,18 @@ class ArtifactStore:
         return f"{self._public_base}/{quote(key, safe='/')}"
 
     async def exists(self, uri: str) -> bool:
-        return await self._backend.exists(uri)
+        if await self._backend.exists(uri):
+            return True
+        if not isinstance(self._backend, LocalBackend):
+            return False
+        # Staged and recorded, but the process died before the rename: finish it.
+        final = self._backend.path_for(uri)
+        pending = final.with_name(f".{final.name}{_PENDING}")
+        try:
+            os.replace(pending, final)
+        except OSError:
+            return False
+        return True
 
     async def open_local(self, uri: str) -> Path | None:
         """The local file behind ``uri`` on local storage; None for remote storage."""
@@ -135,6 +188,15 @@ class ArtifactStore:
     async def delete(self, uri: str) -> None:
         """Remove the object; deleting one that is already gone is not an error."""
         await self._backend.delete(uri)
+
+
+_PENDING = ".pending"
+
+
+def _pending_key(key: str) -> str:
+    folder, _, name = key.rpartition("/")
+    hidden = f".{name}{_PENDING}"
+    return f"{folder}/{hidden}" if folder else hidden
 
 
 def _backend_for(spec: StorageSpec, project_root: Path) -> LocalBackend | S3Backend:

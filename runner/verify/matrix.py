@@ -16,13 +16,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from runner.config.project import Workspace
-from runner.engine.api import one_shot_plan, open_runlog
+from runner.engine.api import finish_runlog, one_shot_plan, open_runlog
 from runner.engine.outputs import ArtifactOutput
 from runner.engine.plan import Plan, StepPlan
 from runner.engine.run import Engine
 from runner.engine.services import EngineOptions
 from runner.errors import ArtifactInvalid, MediamixError, redact
 from runner.providers.base import MEDIA_TYPES
+from runner.runlog.store import NoticeCallback
 from runner.storage import ArtifactStore
 from runner.validation import validate_file
 
@@ -189,9 +190,14 @@ async def verify(
     deadline_s: float | None = None,
     options: EngineOptions | None = None,
     cases: list[Case] | None = None,
+    notify: NoticeCallback | None = None,
 ) -> VerifyResult:
-    """Run the matrix (all cases at once, one Engine); with ``until_pass`` re-run failures."""
+    """Run the matrix (all cases at once, one Engine); with ``until_pass`` re-run failures.
+
+    Every case is made afresh: the engine does not hand one case another's result even
+    when their jobs share an idempotency key."""
     t0 = time.monotonic()
+    options = replace(options or EngineOptions(), claim_jobs=False)
     todo = cases if cases is not None else all_cases()
     latest: dict[Case, CaseResult] = {}
     rounds = 0
@@ -213,6 +219,7 @@ async def verify(
                 if deadline_s is not None and time.monotonic() - t0 >= deadline_s:
                     deadline_hit = True
                     break
+    await finish_runlog(runlog, sink, notify or (lambda message: None))
     ordered = [latest[c] for c in (cases if cases is not None else all_cases())]
     return VerifyResult(
         ordered, offline, time.monotonic() - t0, rounds=rounds, deadline_hit=deadline_hit

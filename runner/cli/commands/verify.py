@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from runner.cli.boundary import EXIT_FAILED, EXIT_OK
+from runner.cli.commands.log import print_notice
 from runner.cli.output import emit, to_json
 from runner.engine.api import load
 from runner.errors import UsageError
@@ -66,7 +67,11 @@ def verify_cmd(
     if until_pass and deadline is None:
         raise UsageError("--until-pass needs --deadline SECONDS (it must stop some time)")
     ws = load(ctx.obj.get("project"))
-    result = asyncio.run(verify(ws, offline=offline, until_pass=until_pass, deadline_s=deadline))
+    result = asyncio.run(
+        verify(
+            ws, offline=offline, until_pass=until_pass, deadline_s=deadline, notify=print_notice
+        )
+    )
     if junit is not None:
         emit(junit_xml(result), junit)
     if summary is not None:
