@@ -17,14 +17,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import httpx
 import pytest
 
 from tests.batch_support import KEY, KEY_ENV, PIPELINE
 from tests.conftest import REPO
 from tests.engine_support import Project, make_project
-from tests.fakeprovider import FakeProviderServer
+from tests.fakeprovider.vendors import BASE_PATHS
 from tests.s3server import FAKE_KEY_ID, FAKE_SECRET
 
 S3_KEY_ENV = "MEDIAMIX_TEST_CLUSTER_S3_KEY"
@@ -69,9 +70,32 @@ def local_cluster(workers: int = 2) -> Iterator[Any]:
         yield cluster
 
 
+class Vendors(Protocol):
+    def base_url(self, vendor: str) -> str: ...
+
+
+class FakeServerProcess:
+    """The fake provider server in a subprocess of its own (``python -m tests.fakeprovider``):
+    for timing tests, whose server must not share a GIL with the client and the scheduler
+    (a starved server sees requests in bunches that were sent evenly)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def base_url(self, vendor: str) -> str:
+        return self.url + BASE_PATHS[vendor]
+
+    def configure(self, **settings: Any) -> None:
+        httpx.post(f"{self.url}/_fake/config", json=settings, timeout=10).raise_for_status()
+
+    def requests(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = httpx.get(f"{self.url}/_fake/requests", timeout=30).json()
+        return rows
+
+
 def cluster_project(
     root: Path,
-    fake: FakeProviderServer,
+    fake: Vendors,
     *,
     rpm: int | None = None,
     storage: str = "storage: {url: file://outputs}\n",

@@ -220,10 +220,10 @@ class ClusterBatch:
             probe=str(self.state_probe),
             token=self.token,
         )
+        # Every account, limits or not: a 429 on any of them cools it on every worker.
         accounts = {
             a.name: [identity_of(a), *(getattr(limits_of(a), n) for n in _LIMITS)]
             for a in run.ws.accounts
-            if limits_of(a).any
         }
         opened = await self.scheduler.mediamix_open(
             batch=self.key,

@@ -147,7 +147,7 @@ class Coordinator(SchedulerPlugin):
         state = self.batches.get(batch)
         if state is None:
             return {"stop": "hard", "reason": "the batch is over", "closed": True}
-        now = time.monotonic()
+        now, wall = time.monotonic(), time.time()
         holder = _holder(batch, worker)
         names = self._accounts.get(batch, {})
         # Releases first: a key released with its artifacts is reusable by this very
@@ -169,7 +169,7 @@ class Coordinator(SchedulerPlugin):
                 cooled[account] = float(seconds)
         if cooled:
             self._tell_others(batch, state, worker, cooled)
-        reply: dict[str, Any] = {"stop": state.stop, "reason": state.stop_reason}
+        reply: dict[str, Any] = {"stop": state.stop, "reason": state.stop_reason, "wall": wall}
         if claims:
             answered = {key: state.claim_key(worker, key) for key in claims}
             reply["claims"] = {k: [c.state, c.artifacts] for k, c in answered.items()}

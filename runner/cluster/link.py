@@ -221,7 +221,7 @@ class CoordinatorLink:
                 if not self._pending() and not self.active:
                     continue
             message, taken = self._take()
-            sent = time.monotonic()
+            sent, sent_wall = time.monotonic(), time.time()
             try:
                 reply = await self._call(
                     "mediamix_sync", batch=self.batch, worker=self.worker, **message
@@ -241,9 +241,7 @@ class CoordinatorLink:
                 failures += 1
                 continue
             failing_since, failures, self.error = None, 0, None
-            # The coordinator's "now" lies between sending and answer: the midpoint is the
-            # best guess, whoever's reply was slow (slot delays are counted from it).
-            reply["at"] = (sent + time.monotonic()) / 2
+            reply["at"] = _their_now(reply.get("wall"), sent, sent_wall)
             self._answer(reply, taken)
 
     def _answer(self, reply: Reply, taken: dict[str, Any]) -> None:
@@ -277,6 +275,17 @@ class CoordinatorLink:
             if not asked.done():
                 asked.set_result(0.0)
         self._drained.set()
+
+
+def _their_now(wall: float | None, sent: float, sent_wall: float) -> float:
+    """The coordinator's "now" of a reply on this process's monotonic clock (slot delays
+    count from it). When the wall clocks agree (one machine, or NTP within the round
+    trip), its wall time places it exactly, however slowly the answer travelled back;
+    otherwise the round trip's midpoint is the best guess."""
+    back, back_wall = time.monotonic(), time.time()
+    if wall is not None and sent_wall - 0.002 <= wall <= back_wall + 0.002:
+        return back - (back_wall - wall)
+    return (sent + back) / 2
 
 
 class StreamSink:

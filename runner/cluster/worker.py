@@ -13,6 +13,7 @@ worker sees it (same machine, or a shared filesystem), else the worker's local d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from runner.engine.plan import Plan
 from runner.engine.run import Engine, History
 from runner.engine.services import Budget, EngineOptions
 from runner.engine.stopping import Stopper
+from runner.providers.registry import get_provider
 from runner.runlog.records import ResumeTask
 from runner.storage import ArtifactStore
 
@@ -101,6 +103,16 @@ class WorkerBatch:
             worker=link.worker,
         )
         link.on_reply(self._obey)
+
+    async def warm_up(self) -> None:
+        """Load the providers and the HTTP client before the first slot is leased: a first
+        request slowed by imports would reach the vendor late, bunched with the next
+        worker's, and a vendor that counts per second would refuse one."""
+        for step in self.ctx.plan.steps:
+            for candidate in step.candidates:
+                with contextlib.suppress(Exception):  # an unknown provider fails its job
+                    if get_provider(candidate.provider).uses_http:
+                        await self.engine.services.http_client()
 
     def _finished(self, row: Row, outcome: RowOutcome) -> None:
         self.link.row_done(row.number, outcome)
@@ -176,6 +188,7 @@ async def _worker_batch(worker: Any, batch_id: str) -> WorkerBatch:
         ctx: BatchContext = pickle.loads(blob)
         link = CoordinatorLink(call, batch_id, worker.address)
         opened = WorkerBatch(ctx, link, Path(worker.local_directory))
+        await opened.warm_up()
         _BATCHES[batch_id] = opened
         return opened
 
