@@ -14,7 +14,9 @@ line (exit 1, or 2 for configuration/usage); anything else is a bug (exit 3).
     │   ├── PermanentError         invalid request, content policy, no model -> next candidate
     │   ├── CredentialsError       bad key: this account is unusable          -> next account
     │   └── UnavailableError       no key set / account inactive              -> skip candidate
-    ├── ArtifactInvalid        the output failed validation (blank image, silence, ...) -> retry
+    ├── ArtifactInvalid        the output failed validation: a random defect (blank image,
+    │                          silence, truncation) -> retry; a deterministic one (wrong
+    │                          format or dimensions for what was asked) -> next candidate
     ├── StorageError           writing an artifact failed
     ├── RunLogError            the DuckDB run log could not be read or written
     ├── BudgetExceeded         dispatching would exceed --max-cost
@@ -124,13 +126,40 @@ class CredentialsError(ProviderError):
 
 
 class UnavailableError(ProviderError):
+    """The candidate cannot run here. ``missing_env`` names the variables whose keys are
+    not set; ``hint`` says what would make it available ("set OPENAI_API_KEY")."""
+
     kind = "unavailable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing_env: tuple[str, ...] = (),
+        hint: str | None = None,
+        http_status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, http_status=http_status, code=code)
+        self.missing_env = missing_env
+        self.hint = hint
 
 
 class ArtifactInvalid(MediamixError):
-    """The provider answered, but what it produced is not a usable artifact."""
+    """The provider answered, but what it produced is not a usable artifact.
+
+    ``deterministic`` says whether asking the same candidate again would give the same
+    defect: a wrong format or the wrong dimensions for what was asked will not change,
+    so the engine moves to the next candidate after one attempt instead of paying for
+    the same wrong answer again. Random defects (a blank image, silence, a truncated
+    file, text missing a phrase) may pass on the next try and keep their retries.
+    """
 
     kind: ClassVar[ErrorKind] = "invalid_artifact"
+
+    def __init__(self, message: str, *, deterministic: bool = False) -> None:
+        super().__init__(message)
+        self.deterministic = deterministic
 
 
 class StorageError(MediamixError):

@@ -90,7 +90,8 @@ def test_traffic_moves_away_from_a_failing_model_and_back(
     def run(n: int) -> None:
         for _ in range(n):
             args = ["-C", str(tmp_path), "run", str(tmp_path / "pipelines" / "notes.yaml")]
-            args += ["--concurrency", "1", "--seed", str(next(seeds)), "--json"]
+            # Every run must call (learning needs traffic), not reuse the last one's jobs.
+            args += ["--concurrency", "1", "--seed", str(next(seeds)), "--json", "--no-reuse"]
             result = CliRunner().invoke(cli, args)
             assert result.exit_code == 0, (result.output, result.exception)
             done: dict[str, Any] = json.loads(result.stdout)

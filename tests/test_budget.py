@@ -147,7 +147,8 @@ def test_a_budget_that_allows_everything_changes_nothing(
     assert calls_within(10.0) == [actual(p) for p in PROMPTS]
     make_project(tmp_path, fake)
     capped = mediamix(tmp_path, "--max-cost", "10", "--json")
-    uncapped = mediamix(tmp_path, "--json")
+    # The same run again would reuse every job; this one must call to compare costs.
+    uncapped = mediamix(tmp_path, "--json", "--no-reuse")
     assert (capped.returncode, uncapped.returncode) == (0, 0), capped.stderr + uncapped.stderr
     results = [json.loads(capped.stdout), json.loads(uncapped.stdout)]
     for result in results:

@@ -94,7 +94,8 @@ def test_jobs_with_an_id_shows_that_job_as_show_would(log_dir: Path) -> None:
     assert as_json.exit_code == 0, as_json.output
     assert json.loads(as_json.stdout)["job_id"] == "deadbe03"
     missing = invoke("jobs", "nosuchjob", "--log", str(log_dir))
-    assert missing.exit_code == 1  # the one-line error, not "No such command"
+    # Bad input: the boundary prints the one line and exits 2, not "No such command".
+    assert isinstance(missing.exception, UsageError) and missing.exception.exit_code == 2
     assert "no job with an id starting 'nosuchjob'" in str(missing.exception)
 
 

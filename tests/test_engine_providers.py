@@ -21,7 +21,7 @@ from PIL import Image
 from runner.config.project import load_workspace
 from runner.engine.api import plan_pipeline, run_plan
 from runner.engine.results import RunResult
-from runner.engine.services import EngineOptions
+from runner.engine.services import EngineOptions, ProgressCallback
 from runner.validation.mp4 import read_movie
 from tests.engine_support import Project, log_rows, make_project
 from tests.fakeprovider import FakeProviderServer
@@ -67,12 +67,16 @@ def write_pipeline(project: Project, steps: list[dict[str, Any]], **extra: Any) 
 
 
 def run_project(
-    project: Project, *, options: EngineOptions | None = None, **inputs: Any
+    project: Project,
+    *,
+    options: EngineOptions | None = None,
+    progress: ProgressCallback | None = None,
+    **inputs: Any,
 ) -> RunResult:
     ws = load_workspace(project.root)
     plan = plan_pipeline(project.root / "pipelines/p.yaml", ws, inputs)
     chosen = options or EngineOptions(no_wait=True, poll_interval_s=0.0)
-    return asyncio.run(run_plan(plan, ws, options=chosen))
+    return asyncio.run(run_plan(plan, ws, options=chosen, progress=progress))
 
 
 def rows(project: Project, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:

@@ -226,7 +226,7 @@ def test_jobs_show_tells_why_each_fallback_fired(history: History) -> None:
     alpha = history.job(history.run1, "notes", 0)["job_id"]
     text = history.read("jobs", "show", alpha[:10])
     head, timeline = text.split("\ntimeline\n")
-    assert f"job {alpha}  succeeded  text  step notes[0]  preset notes-gpt" in head
+    assert f"job {alpha}  succeeded  text  step notes #1  preset notes-gpt" in head
     assert "served by local/template [local]" in head
     lines = [line.strip() for line in timeline.splitlines()]
     story = [
@@ -369,7 +369,7 @@ def test_exit_codes_through_the_real_entry_point(history: History) -> None:
     assert "--since 'last tuesday'" in bad_since.stderr
 
     missing = history.mediamix("jobs", "show", "no-such-job")
-    assert missing.returncode == 1
+    assert missing.returncode == 2  # bad input, as the README's exit codes say
     assert missing.stderr.strip() == (
         "mediamix: error: no job with an id starting 'no-such-job' in the run log"
     )

@@ -105,7 +105,8 @@ def report(tmp_path: Path, fake: FakeProviderServer, monkeypatch: pytest.MonkeyP
     fake.state.inject("500", path_contains="chat/completions", times=2)
     for _ in range(2):  # two runs today; the first meets two 500s and falls back twice
         pipeline = str(root / "pipelines" / "brief.yaml")
-        result = CliRunner().invoke(cli, ["-C", str(root), "run", pipeline, "--json"])
+        args = ["-C", str(root), "run", pipeline, "--json", "--no-reuse"]  # both runs call
+        result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, (result.output, result.exception)
         assert json.loads(result.stdout)["jobs_succeeded"] == 7
 

@@ -341,9 +341,12 @@ def test_image_goes_after_the_first_heading_or_where_asked(tmp_path: Path) -> No
 
 
 def test_template_text_as_markdown_and_plain(tmp_path: Path) -> None:
-    markdown = generate("text", "template", "Body text.", {"title": "Report"})
-    plain = generate("text", "template", "Body text.", {"format": "plain"})
-    already = generate("text", "template", "# Report\n\nBody.", {"title": "Report"})
+    body = {"template": "Body text."}
+    markdown = generate("text", "template", "x", {**body, "title": "Report"})
+    plain = generate("text", "template", "x", {**body, "format": "plain"})
+    already = generate(
+        "text", "template", "x", {"template": "# Report\n\nBody.", "title": "Report"}
+    )
 
     assert (markdown.mime, markdown.text) == ("text/markdown", "# Report\n\nBody text.\n")
     assert (plain.mime, plain.text) == ("text/plain", "Body text.\n")
@@ -352,6 +355,51 @@ def test_template_text_as_markdown_and_plain(tmp_path: Path) -> None:
     path = tmp_path / "r.md"
     path.write_text(markdown.text or "", encoding="utf-8")
     assert validate_file(path, "text", {"contains": ["report"]}).mime == "text/markdown"
+
+
+def test_without_a_template_the_prompt_becomes_an_outline_not_an_echo() -> None:
+    brief = (
+        "Write a narration script of about 120 words that explains how rainbows form to a\n"
+        "curious twelve-year-old, in three short paragraphs titled: What you see, Why it "
+        "happens, Try it yourself.\nPlain sentences, no markdown."
+    )
+    text = generate("text", "template", brief).text or ""
+    lines = text.splitlines()
+    assert lines[0] == (
+        "# Write a narration script of about 120 words that explains how rainbows form to…"
+    )
+    assert "no text model wrote this" in lines[2]
+    assert "> Plain sentences, no markdown." in lines  # the brief, quoted as a brief
+    assert "- Length asked for: about 120 words" in lines
+    assert lines[-6:] == [
+        "1. What you see",
+        "   [prose: a text model writes “What you see” here]",
+        "2. Why it happens",
+        "   [prose: a text model writes “Why it happens” here]",
+        "3. Try it yourself",
+        "   [prose: a text model writes “Try it yourself” here]",
+    ]
+
+
+def test_outline_uses_given_title_audience_and_sections_and_plain_format() -> None:
+    params = {
+        "title": "Tides",
+        "audience": "a child",
+        "sections": ["The Moon", "Two bulges"],
+        "format": "plain",
+    }
+    result = generate("text", "template", "Explain tides", params)
+    assert result.mime == "text/plain"
+    text = result.text or ""
+    assert text.startswith("Tides\n\nOffline outline by mediamix's local generator")
+    assert "Audience: a child" in text and "1. The Moon" in text and "2. Two bulges" in text
+    bare = generate("text", "template", "- tides\n- moons").text or ""
+    assert "1. tides" in bare and "2. moons" in bare  # a bulleted brief's items
+    single = generate("text", "template", "Explain tides to a child").text or ""
+    assert single.splitlines()[0] == "# Explain tides to a child"
+    assert single.rstrip().endswith("1. [prose: a text model answers the brief here]")
+    with pytest.raises(PermanentError, match=r"params\.sections"):
+        generate("text", "template", "x", {"sections": "A, B"})
 
 
 def test_template_param_replaces_the_prompt() -> None:
@@ -364,5 +412,7 @@ def test_template_param_replaces_the_prompt() -> None:
 def test_template_rejects_empty_text_and_unknown_format() -> None:
     with pytest.raises(PermanentError, match="empty"):
         generate("text", "template", " \n ")
+    with pytest.raises(PermanentError, match="empty"):
+        generate("text", "template", "x", {"template": " \n "})
     with pytest.raises(PermanentError, match=r"params\.format must be a string"):
         generate("text", "template", "x", {"format": "html"})

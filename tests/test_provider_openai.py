@@ -337,8 +337,20 @@ def test_connection_refused_names_no_key() -> None:
     assert SECRET not in _everything_said(caught.value)
 
 
-def test_expired_image_url_is_transient_not_a_key_problem(fake: FakeProviderServer) -> None:
-    fake.state.inject("401", path_contains="/_files/")
+@pytest.mark.parametrize("status", ["401", "404"])
+def test_a_gone_image_url_is_permanent_not_a_key_problem(
+    fake: FakeProviderServer, status: str
+) -> None:
+    """Retrying would pay for the picture again and the link will not come back."""
+    fake.state.inject(status, path_contains="/_files/")
+    with pytest.raises(PermanentError) as caught:
+        call(fake, "image", "dall-e-2", params={"response_format": "url"})
+    assert not isinstance(caught.value, CredentialsError)
+    assert caught.value.code == "download_failed" and caught.value.http_status == int(status)
+
+
+def test_a_server_error_downloading_the_image_is_transient(fake: FakeProviderServer) -> None:
+    fake.state.inject("503", path_contains="/_files/")
     with pytest.raises(TransientError) as caught:
         call(fake, "image", "dall-e-2", params={"response_format": "url"})
     assert caught.value.code == "download_failed"

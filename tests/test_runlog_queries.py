@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from runlog_sample import OLD, T0, write_sample
 
-from runner.errors import RunLogError, UsageError
+from runner.errors import UsageError
 from runner.runlog.queries import JobFilter
 from runner.runlog.records import CandidateStats, ResumeTask
 from runner.runlog.since import parse_since
@@ -116,9 +116,9 @@ def test_job_detail_by_prefix_with_timeline_in_order(log: RunLog) -> None:
     with log.queries() as q:
         job = q.job_detail("c0ffee01")
         assert q.job_detail("dead")["job_id"] == "deadbe03"
-        with pytest.raises(RunLogError, match="ambiguous"):
+        with pytest.raises(UsageError, match="ambiguous"):
             q.job_detail("c0ffee")
-        with pytest.raises(RunLogError, match="no job"):
+        with pytest.raises(UsageError, match="no job"):
             q.job_detail("zzz")
     assert job["job_id"] == "c0ffee01"
     assert job["pipeline"] == "explainer"

@@ -165,14 +165,15 @@ def test_no_key_is_written_or_printed_anywhere(
     faults = itertools.cycle(FAULTS)
     said: dict[str, str] = {}
 
+    # Each run calls every vendor again (--no-reuse): the faults must meet real calls.
     injected = inject_round(fake, faults)
-    as_json = mediamix(project.root, "run", "pipelines/p.yaml", "--json")
+    as_json = mediamix(project.root, "run", "pipelines/p.yaml", "--json", "--no-reuse")
     said["run --json"] = as_json.stdout + as_json.stderr
     injected += inject_round(fake, faults)
-    human = mediamix(project.root, "run", "pipelines/p.yaml", "--verbose")
+    human = mediamix(project.root, "run", "pipelines/p.yaml", "--verbose", "--no-reuse")
     said["run"] = human.stdout + human.stderr
     fake.state.faults.clear()
-    clean = mediamix(project.root, "run", "pipelines/p.yaml", "--json")
+    clean = mediamix(project.root, "run", "pipelines/p.yaml", "--json", "--no-reuse")
     said["run (no faults)"] = clean.stdout + clean.stderr
 
     # The runs really went through every path: the revoked key was echoed back at us,

@@ -14,6 +14,7 @@ from runner.cli.main import main
 from runner.config.project import load_workspace
 from runner.verify import Case, verify
 from tests.engine_support import ScriptedProvider, make_project, preset_yaml, scripted
+from tests.test_verify_junit_schema import assert_valid_junit
 
 MEDIA = ("image", "video", "audio", "text", "document")
 MATRIX = {f"{m}-{w}" for m in MEDIA for w in ("simple", "adaptive")}
@@ -49,6 +50,10 @@ def test_offline_verify_passes_on_a_fresh_project_with_reports(
         path = Path(r["uri"].removeprefix("file://"))
         assert path.is_file() and path.stat().st_size > 0
 
+    assert_valid_junit(junit)
+    # The files written are named on stderr (stdout holds only the JSON).
+    assert f"wrote JUnit XML to {junit}" in err
+    assert f"wrote the Markdown summary to {summary}" in err
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures")) == ("10", "0")
@@ -79,6 +84,7 @@ def test_a_broken_preset_fails_verify_with_a_failure_element(
     )
     assert code == 1, out + err
     assert "8/10 passed" in out
+    assert_valid_junit(junit)
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "2"
     failed = {c.get("name"): c.find("failure") for c in suite.findall("testcase")}

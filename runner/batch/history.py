@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from runner.engine.reuse import StoredArtifact, succeeded_by_key
 from runner.errors import RunLogError, UsageError
 from runner.runlog.codec import as_aware
 from runner.runlog.queries import Queries
@@ -26,24 +27,6 @@ from runner.runlog.records import JobRecord, ResumeTask, RunRecord
 from runner.runlog.store import RunLog
 
 BATCH_ROW_EVENT = "batch_row"
-
-
-@dataclass(frozen=True)
-class StoredArtifact:
-    """An artifact row of an earlier succeeded job, enough to rebuild its output."""
-
-    uri: str
-    media_type: str
-    mime: str
-    size: int
-    sha256: str
-    public_url: str | None
-    provider: str
-    model: str
-    width: int | None
-    height: int | None
-    duration_s: float | None
-    pages: int | None
 
 
 @dataclass
@@ -81,53 +64,13 @@ def load_history(
             raise UsageError(f"--resume {resume}: the run log is empty")
         return history
     with runlog.connect_readonly() as con:
-        history.succeeded = _succeeded(con, pipeline)
+        history.succeeded = succeeded_by_key(Queries(con), pipeline)
         batch = resume
         if batch is None and resume_latest:
             batch = _latest_batch(con, pipeline, inputs_file)
         if batch is not None:
             _load_resume(con, batch, history)
     return history
-
-
-def _succeeded(con: duckdb.DuckDBPyConnection, pipeline: str) -> dict[str, list[StoredArtifact]]:
-    rows = _rows(
-        con,
-        """
-        WITH done AS (
-            SELECT j.idempotency_key AS key, j.job_id, j.provider, j.model
-            FROM jobs j JOIN runs r USING (run_id)
-            WHERE j.status = 'succeeded' AND j.idempotency_key IS NOT NULL AND r.pipeline = ?
-            QUALIFY row_number() OVER (
-                PARTITION BY j.idempotency_key ORDER BY j.finished_at DESC NULLS LAST, j.seq DESC
-            ) = 1
-        )
-        SELECT d.key, d.provider, d.model, a.uri, a.media_type, a.mime, a.size, a.sha256,
-               a.public_url, a.width, a.height, a.duration_s, a.pages
-        FROM done d JOIN artifacts a USING (job_id)
-        ORDER BY d.key, a.created_at, a.uri
-        """,
-        [pipeline],
-    )
-    found: dict[str, list[StoredArtifact]] = {}
-    for r in rows:
-        found.setdefault(r["key"], []).append(
-            StoredArtifact(
-                uri=r["uri"],
-                media_type=r["media_type"],
-                mime=r["mime"],
-                size=int(r["size"]),
-                sha256=r["sha256"],
-                public_url=r["public_url"],
-                provider=r["provider"] or "",
-                model=r["model"] or "",
-                width=r["width"],
-                height=r["height"],
-                duration_s=r["duration_s"],
-                pages=r["pages"],
-            )
-        )
-    return found
 
 
 def _latest_batch(con: duckdb.DuckDBPyConnection, pipeline: str, inputs_file: str) -> str:

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from runner.batch.history import BatchHistory, load_history
-from runner.batch.reuse import ReuseIndex
 from runner.batch.rowrun import BatchIdentity, RowOutcome, RowRunner
 from runner.batch.rows import BadRow, Row, read_rows
 from runner.batch.shard import Shard
@@ -37,6 +36,7 @@ from runner.config.model import ClusterSpec
 from runner.config.project import Workspace
 from runner.engine.api import finish_runlog, history_for, open_runlog, resolve_pipeline_path
 from runner.engine.plan import Plan, build_plan
+from runner.engine.reuse import ReuseIndex
 from runner.engine.run import Engine, History
 from runner.engine.services import EngineOptions
 from runner.engine.stopping import Stopper

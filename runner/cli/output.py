@@ -81,6 +81,16 @@ def usd(value: Any) -> str:
     return "-" if value is None else f"${value:.4f}"
 
 
+def ms(value: Any) -> str:
+    """A latency in whole milliseconds: one unit and one format for every row of a column."""
+    return "-" if value is None else f"{value:.0f}"
+
+
+def latency_formatters(columns: Sequence[str]) -> dict[str, Formatter]:
+    """``ms`` for every latency column among ``columns``."""
+    return {c: ms for c in columns if c == "latency_ms" or c.endswith("_latency_ms")}
+
+
 def _columns(rows: Sequence[Row], columns: Sequence[str] | None) -> list[str]:
     if columns is not None:
         return list(columns)
@@ -90,14 +100,37 @@ def _columns(rows: Sequence[Row], columns: Sequence[str] | None) -> list[str]:
     return list(seen)
 
 
+def _column_number_format(rows: Sequence[Row], col: str) -> Formatter | None:
+    """One number format for a whole column of floats, chosen by its largest value, so a
+    column never mixes ``63.77`` with ``1103`` (format_cell alone decides per value)."""
+    values = [row.get(col) for row in rows]
+    numbers = [v for v in values if isinstance(v, float)]
+    if not numbers or any(
+        (v is not None and not isinstance(v, int | float)) or isinstance(v, bool) for v in values
+    ):
+        return None
+    largest = max(abs(v) for v in numbers)
+    whole = all(v.is_integer() for v in numbers)
+    places = 0 if whole or largest >= 100 else 2 if largest >= 1 else 4
+
+    def fmt(value: Any) -> str:
+        return "-" if value is None else f"{value:.{places}f}"
+
+    return fmt
+
+
 def _cells(
     rows: Sequence[Row], columns: list[str], formatters: Mapping[str, Formatter], limit: int | None
 ) -> list[list[str]]:
+    chosen = {
+        col: formatters.get(col) or _column_number_format(rows, col) or format_cell
+        for col in columns
+    }
     out = []
     for row in rows:
         line = []
         for col in columns:
-            text = formatters.get(col, format_cell)(row.get(col))
+            text = chosen[col](row.get(col))
             text = " ".join(text.split())  # one physical line per row
             if limit is not None and len(text) > limit:
                 text = text[: limit - 1] + "…"
@@ -191,14 +224,20 @@ def render(
     raise ValueError(f"unknown format {fmt!r}")
 
 
+def write_text(path: Path, text: str, *, append: bool = False) -> None:
+    """Write (or append) ``text`` to ``path``; a failure is one clear line, not a traceback."""
+    try:
+        with path.open("a" if append else "w", encoding="utf-8") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+    except OSError as exc:
+        raise click.FileError(str(path), hint=exc.strerror or str(exc)) from exc
+
+
 def emit(text: str, output: str | Path | None = None) -> None:
     """Print ``text``, or write it to ``output`` (``-`` means stdout)."""
     if output is None or str(output) == "-":
         click.echo(text)
         return
     path = Path(output)
-    try:
-        path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise click.FileError(str(path), hint=exc.strerror or str(exc)) from exc
+    write_text(path, text)
     click.echo(f"wrote {path}", err=True)

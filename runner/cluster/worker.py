@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.batch.history import StoredArtifact
-from runner.batch.reuse import ReuseIndex
 from runner.batch.rowrun import BatchIdentity, RowOutcome, RowRunner
 from runner.batch.rows import Row
 from runner.cluster.leased import ClusterBudget, ClusterClaims, LeasedAccountPool
 from runner.cluster.link import CoordinatorLink, StreamSink
 from runner.config.project import Workspace
 from runner.engine.plan import Plan
+from runner.engine.reuse import ReuseIndex, StoredArtifact
 from runner.engine.run import Engine, History
 from runner.engine.services import Budget, EngineOptions
 from runner.engine.stopping import Stopper

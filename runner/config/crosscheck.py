@@ -334,7 +334,7 @@ def check_pipeline(pipeline: Pipeline, doc: YamlDocument, ws: Workspace) -> list
                         "use inputs.<name>, steps.<id>.<field>, item, run",
                     )
                 )
-            uses_item = "item" in refs.names or "item_index" in refs.names
+            uses_item = bool({"item", "item_index", "item_number"} & refs.names)
             if uses_item and not step.for_each and field_name != "for_each":
                 out.append(
                     pos.diagnostic(where, "template uses 'item' but the step has no for_each")

@@ -13,7 +13,9 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 #: Names a step template may read besides Jinja's own globals.
-TEMPLATE_NAMES = frozenset({"inputs", "steps", "item", "item_index", "run", "pipeline"})
+TEMPLATE_NAMES = frozenset(
+    {"inputs", "steps", "item", "item_index", "item_number", "run", "pipeline"}
+)
 
 #: Attributes of ``steps.<id>`` (see runner.engine.outputs.StepOutput).
 STEP_OUTPUT_FIELDS = frozenset(

@@ -23,6 +23,7 @@ from typing import Literal
 
 from runner.config.model import Account
 from runner.errors import REDACTOR, UnavailableError
+from runner.providers.catalog import DEFAULT_KEY_ENV
 
 AccountState = Literal["active", "inactive", "error", "rate_limited"]
 #: "unused": the lease was given back before any request went out (e.g. the budget).
@@ -139,6 +140,10 @@ class AccountPool:
         self._serving: dict[tuple[str, str, str | None], tuple[Account, ...]] = {}
 
     # -- queries -----------------------------------------------------------------------
+    def cooldown_s(self, retry_after: float | None) -> float:
+        """How long a 429 benches an account: the vendor's Retry-After, else our default."""
+        return retry_after if retry_after is not None else self._default_cooldown
+
     def accounts_for(
         self, provider: str, model: str, name: str | None = None
     ) -> tuple[Account, ...]:
@@ -173,27 +178,57 @@ class AccountPool:
     # -- acquiring ---------------------------------------------------------------------
     def _usable(
         self, provider: str, model: str, name: str | None, needs_key: bool
-    ) -> tuple[list[_Live], list[str]]:
+    ) -> tuple[list[_Live], UnavailableError | None]:
+        """The accounts that can serve now, or (none) the error to raise
+        (every reason, the missing key variables, and what would help)."""
         usable: list[_Live] = []
         reasons: list[str] = []
+        missing_env: list[str] = []
+        hints: list[str] = []
         serving = self.accounts_for(provider, model, name)
         for account in serving:
             live = self._live[account.name]
             if live.health.status in ("inactive", "error"):
                 why = live.health.last_error or live.health.status
                 reasons.append(f"account {account.name} is {live.health.status} ({why})")
+                if live.health.status == "inactive":
+                    hints.append(f"set status: active for account {account.name}")
                 continue
             if needs_key and not self._key_for(account):
                 if account.api_key_env:
                     reasons.append(f"{account.api_key_env} is not set (account {account.name})")
+                    missing_env.append(account.api_key_env)
                 else:
                     reasons.append(f"account {account.name} names no api_key_env")
+                    hints.append(f"give account {account.name} an api_key_env")
                 continue
             usable.append(live)
         if not serving:
             target = f"account {name!r}" if name else f"no account serves {provider}/{model}"
             reasons.append(target if not name else f"{target} does not serve {provider}/{model}")
-        return usable, reasons
+            hints.append(
+                f"list model {model} under account {name}"
+                if name
+                else f"add an account for {provider} to accounts.yaml "
+                f"(mediamix accounts add {provider}-main --provider {provider}"
+                + (f" --api-key-env {env})" if (env := DEFAULT_KEY_ENV.get(provider)) else ")")
+            )
+        if usable:
+            return usable, None  # the usual case: no error built
+        envs = tuple(dict.fromkeys(missing_env))
+        if envs:
+            hints.insert(0, "set " + " or ".join(envs))
+        error = UnavailableError(
+            "; ".join(reasons), missing_env=envs, hint="; ".join(hints) or None
+        )
+        return usable, error
+
+    def availability(
+        self, provider: str, model: str, *, account: str | None = None, needs_key: bool = True
+    ) -> UnavailableError | None:
+        """None when some account could serve ``provider/model`` now (ignoring momentary
+        limits), else why not: what ``--dry-run`` shows before anything is called."""
+        return self._usable(provider, model, account, needs_key)[1]
 
     async def acquire(
         self,
@@ -211,9 +246,9 @@ class AccountPool:
         inactive, none configured) or when capacity does not free up before the deadline.
         """
         while True:
-            usable, reasons = self._usable(provider, model, account, needs_key)
-            if not usable:
-                raise UnavailableError("; ".join(reasons))
+            usable, unavailable = self._usable(provider, model, account, needs_key)
+            if unavailable is not None:
+                raise unavailable
             now = self._clock()
             ready = [live for live in usable if self._ready(live, now, tokens)]
             if ready:
@@ -296,9 +331,7 @@ class AccountPool:
         elif outcome == "rate_limited":
             h.rate_limited += 1
             h.status = "rate_limited"
-            h.cooldown_until = self._clock() + (
-                retry_after if retry_after is not None else self._default_cooldown
-            )
+            h.cooldown_until = self._clock() + self.cooldown_s(retry_after)
         elif outcome == "credentials":
             h.failures += 1
             h.status = "error"

@@ -15,6 +15,7 @@ from runner.config.schema_check import did_you_mean
 from runner.config.yamlsource import Positions, YamlDocument
 from runner.engine.plan import Plan, build_plan
 from runner.engine.results import RunResult
+from runner.engine.reuse import ReuseIndex, succeeded_by_key
 from runner.engine.run import Engine, History
 from runner.engine.services import EngineOptions, Progress, ProgressCallback
 from runner.errors import RunLogError, UsageError
@@ -31,9 +32,12 @@ def open_runlog(ws: Workspace, override: str | os.PathLike[str] | None = None) -
 HISTORY_WAIT_S = 2.0
 
 
-def history_for(plan: Plan, runlog: RunLog, notify: NoticeCallback | None = None) -> History:
+def history_for(
+    plan: Plan, runlog: RunLog, notify: NoticeCallback | None = None, *, reuse: bool = False
+) -> History:
     """What the run log knows, in one read: account health (so a flaky account stays
-    less preferred across restarts) and, when an adaptive step needs it, model stats.
+    less preferred across restarts), when an adaptive step needs it, model stats, and
+    with ``reuse`` the pipeline's succeeded jobs by idempotency key.
 
     When the log cannot be read now (another program holds it for writing, a reader holds
     it too long), the run goes on without history and ``notify`` says so once.
@@ -43,13 +47,15 @@ def history_for(plan: Plan, runlog: RunLog, notify: NoticeCallback | None = None
     adaptive = [s for s in plan.steps if s.strategy == "adaptive"]
     try:
         with runlog.queries(lock_timeout_s=HISTORY_WAIT_S) as q:
-            accounts = q.account_stats()
-            if not adaptive:
-                return History(accounts=accounts)
-            window = max(
-                (s.preset.adaptive.window_hours if s.preset else 168.0) for s in adaptive
-            )
-            return History(models=q.model_stats(window), accounts=accounts)
+            history = History(accounts=q.account_stats())
+            if reuse:
+                history.succeeded = succeeded_by_key(q, plan.pipeline.name)
+            if adaptive:
+                window = max(
+                    (s.preset.adaptive.window_hours if s.preset else 168.0) for s in adaptive
+                )
+                history.models = q.model_stats(window)
+            return history
     except ReadBlocked as exc:
         reason = f"{exc.held.path.name} is open for writing in {exc.held.holder.describe()}"
     except RunLogError as exc:
@@ -119,12 +125,18 @@ async def run_plan(
     progress: ProgressCallback | None = None,
     runlog_dir: str | os.PathLike[str] | None = None,
     run_id: str | None = None,
+    reuse: bool = False,
 ) -> RunResult:
+    """Run ``plan``, recording everything. With ``reuse``, a job whose idempotency key
+    already succeeded (and whose files still exist) hands back those files instead of
+    calling anything, as batches always do."""
     runlog = open_runlog(ws, runlog_dir)
     notify = notifier(progress)
-    history = await asyncio.to_thread(history_for, plan, runlog, notify)
+    history = await asyncio.to_thread(history_for, plan, runlog, notify, reuse=reuse)
     with runlog.writer() as sink:
         async with Engine(ws, sink, options=options, history=history, progress=progress) as engine:
+            if history.succeeded:
+                engine.services.reuse = ReuseIndex(history.succeeded, engine.services.store).lookup
             result = await engine.run(plan, run_id=run_id)
     await finish_runlog(runlog, sink, notify, said_waiting=history.unavailable is not None)
     return result

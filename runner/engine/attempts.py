@@ -69,6 +69,15 @@ class Job:
     attempts: int = 0
     task_id: str | None = None
     failures: list[str] = field(default_factory=list)
+    #: Things a person should know about a job that still succeeded (fewer images, ...).
+    warnings: list[str] = field(default_factory=list)
+    #: Candidates this job could not use, each with why (see runner.engine.offline).
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def where(self) -> dict[str, Any]:
+        """Progress data naming the for_each item, counted from 1 as file names are."""
+        return {"item_number": None if self.item_index is None else self.item_index + 1}
 
 
 @dataclass
@@ -109,7 +118,10 @@ def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, RateLimitedError | CredentialsError):
         # The pool waits out the cooldown, or moves to another account.
         return True
-    return isinstance(exc, TransientError | ArtifactInvalid)
+    if isinstance(exc, ArtifactInvalid):
+        # A deterministic defect (wrong format or size) would be paid for again unchanged.
+        return not exc.deterministic
+    return isinstance(exc, TransientError)
 
 
 async def _no_sleep(seconds: float) -> None:
@@ -166,7 +178,9 @@ class CandidateRunner:
             provider=self.spec.provider,
             model=self.spec.model,
         )
-        self.sv.progress(Progress("waiting", self.job.plan.id, self.job.job_id, message))
+        self.sv.progress(
+            Progress("waiting", self.job.plan.id, self.job.job_id, message, self.job.where)
+        )
 
     async def run(self) -> Produced:
         try:
@@ -308,6 +322,7 @@ class CandidateRunner:
             record.http_status = result.http_status
             path, facts, text, extension = await self._judged(result)
             more = await self._judged_more(result, attempt_id)
+            self._note_fewer_outputs(params, result, attempt_id)
             cost = pricing.cost_usd(
                 spec.provider, spec.model, result.usage, params, lease.account.prices or None
             )
@@ -425,6 +440,35 @@ class CandidateRunner:
             raise
         return judged
 
+    def _note_fewer_outputs(
+        self, params: dict[str, Any], result: GenerationResult, attempt_id: str
+    ) -> None:
+        """``params: {n: 3}`` answered with fewer outputs is said out loud, not passed over:
+        the job still succeeds with what came (it was paid for)."""
+        asked = params.get("n")
+        got = 1 + len(result.more)
+        if isinstance(asked, bool) or not isinstance(asked, int) or got >= asked:
+            return
+        message = (
+            f"{self.spec.label} returned {got} of the {asked} {self.job.plan.media_type} "
+            f"outputs asked for (params.n = {asked})"
+        )
+        self.job.warnings.append(message)
+        self.sv.event(
+            self.job.run_id,
+            "fewer_outputs",
+            message,
+            job_id=self.job.job_id,
+            attempt_id=attempt_id,
+            asked=asked,
+            received=got,
+            provider=self.spec.provider,
+            model=self.spec.model,
+        )
+        self.sv.progress(
+            Progress("warning", self.job.plan.id, self.job.job_id, message, self.job.where)
+        )
+
     def _record_failure(self, record: AttemptRecord, exc: BaseException, latency_ms: float) -> None:
         sv, spec = self.sv, self.spec
         record.finished_at = utcnow()
@@ -438,23 +482,31 @@ class CandidateRunner:
         sv.sink.write(record)
         sv.stats.record(spec.provider, spec.model, False, latency_ms, None)
         if isinstance(exc, RateLimitedError):
+            cooldown = sv.pool.cooldown_s(exc.retry_after)
+            why = "as Retry-After asked" if exc.retry_after is not None else "no Retry-After sent"
             sv.event(
                 record.run_id,
                 "account_cooldown",
-                f"account {record.account} rate limited; cooling down "
-                f"{exc.retry_after if exc.retry_after is not None else 'a few'}s",
+                f"account {record.account} rate limited; cooling down {cooldown:g}s ({why})",
                 job_id=record.job_id,
                 attempt_id=record.attempt_id,
                 account=record.account,
                 retry_after_s=exc.retry_after,
+                cooldown_s=cooldown,
             )
         if isinstance(exc, ArtifactInvalid):
+            then = (
+                "; deterministic (the same request gives the same defect): next candidate"
+                if exc.deterministic
+                else ""
+            )
             sv.event(
                 record.run_id,
                 "validation_failed",
-                redact(f"{spec.label} produced an invalid artifact: {exc}"),
+                redact(f"{spec.label} produced an invalid artifact: {exc}{then}"),
                 job_id=record.job_id,
                 attempt_id=record.attempt_id,
+                deterministic=exc.deterministic,
             )
         sv.progress(
             Progress(
@@ -462,6 +514,7 @@ class CandidateRunner:
                 self.job.plan.id,
                 self.job.job_id,
                 f"{spec.label} attempt {record.number}: {record.error_class}: {record.error}",
+                self.job.where,
             )
         )
 

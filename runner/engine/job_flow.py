@@ -15,6 +15,7 @@ from typing import Any
 from runner.engine.attempts import Job, Produced, error_class
 from runner.engine.outputs import ArtifactOutput
 from runner.engine.results import JobResult
+from runner.engine.reuse import vendor_instead_of_offline
 from runner.engine.services import Progress, Services
 from runner.engine.strategies import StrategyRunner
 from runner.errors import (
@@ -104,10 +105,12 @@ class JobFlow:
     async def _run_job_body(self, job: Job, started: datetime, t0: float) -> JobResult:
         sv = self.sv
         sv.sink.write(self._job_record(job, "running", started))
-        sv.progress(Progress("job_started", job.plan.id, job.job_id, job.plan.media_type))
+        sv.progress(
+            Progress("job_started", job.plan.id, job.job_id, job.plan.media_type, job.where)
+        )
         if sv.reuse is not None:
             reused = await sv.reuse(job.key)
-            if reused is not None:
+            if reused is not None and not self._vendor_now_available(job, reused):
                 return self._job_reused(job, started, reused)
         if sv.claims is None:
             return await self._dispatch(job, started, t0)
@@ -181,6 +184,10 @@ class JobFlow:
             attempts=job.attempts,
             cost_usd=cost,
             key=job.key,
+            provider=winner.spec.provider,
+            model=winner.spec.model,
+            skipped=job.skipped,
+            warnings=job.warnings,
         )
         self.results.append(result)
         sv.progress(
@@ -189,7 +196,13 @@ class JobFlow:
                 job.plan.id,
                 job.job_id,
                 artifacts[0].url if artifacts else "",
-                {"status": "succeeded", "cost_usd": cost},
+                {
+                    "status": "succeeded",
+                    "cost_usd": cost,
+                    "served_by": result.served_by,
+                    "offline": result.offline,
+                    "item_number": result.item_number,
+                },
             )
         )
         return result
@@ -220,6 +233,19 @@ class JobFlow:
         sv.event(job.run_id, "artifact_parked", message, job_id=job.job_id, path=str(where))
         return StorageError(message)
 
+    def _vendor_now_available(self, job: Job, earlier: list[ArtifactOutput]) -> bool:
+        vendor = vendor_instead_of_offline(self.sv.pool, job.plan.candidates, earlier)
+        if vendor is not None:
+            self.sv.event(
+                self.run_id,
+                "reuse_declined",
+                f"an earlier offline result exists, but {vendor.label} can run now: "
+                "making the job again",
+                job_id=job.job_id,
+                candidate=vendor.label,
+            )
+        return vendor is not None
+
     def _job_reused(
         self,
         job: Job,
@@ -241,7 +267,15 @@ class JobFlow:
             reused=True,
         )
         self.results.append(result)
-        self.sv.progress(Progress("skipped", job.plan.id, job.job_id, reason, {"status": "reused"}))
+        self.sv.progress(
+            Progress(
+                "skipped",
+                job.plan.id,
+                job.job_id,
+                reason,
+                {"status": "reused", "item_number": result.item_number},
+            )
+        )
         return result
 
     def _job_failed(self, job: Job, started: datetime, t0: float, exc: Exception) -> JobResult:
@@ -267,10 +301,18 @@ class JobFlow:
             error_class=klass,
             attempts=job.attempts,
             key=job.key,
+            skipped=job.skipped,
+            warnings=job.warnings,
         )
         self.results.append(result)
         self.sv.progress(
-            Progress("job_finished", job.plan.id, job.job_id, message, {"status": "failed"})
+            Progress(
+                "job_finished",
+                job.plan.id,
+                job.job_id,
+                message,
+                {"status": "failed", "item_number": result.item_number},
+            )
         )
         return result
 
@@ -320,6 +362,7 @@ class JobFlow:
             step_id=job.plan.id,
             item_suffix=item_suffix,
             item_index=job.item_index if job.item_index is not None else "",
+            item_number=job.item_index + 1 if job.item_index is not None else "",
             ext=produced.extension or "bin",
             pipeline=self.pipeline,
             job_id=job.job_id,

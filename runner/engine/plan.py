@@ -55,14 +55,16 @@ class StepPlan:
     def attempt_timeout(self, spec: ModelSpec) -> float:
         return spec.timeout_s or DEFAULT_TIMEOUT_S.get(self.media_type, 120.0)
 
-    def worst_case_s(self) -> float:
-        """Upper bound on the step's time per job: every attempt times out and backs off."""
+    def worst_case_s(self, candidates: tuple[ModelSpec, ...] | None = None) -> float:
+        """Upper bound on the step's time per job: every attempt of every candidate (or of
+        just ``candidates``, e.g. the available ones) times out and backs off."""
         r = self.retry
         backoff = sum(
             min(r.max_backoff_s, r.initial_backoff_s * r.multiplier**i) + r.jitter_s
             for i in range(max(r.max_attempts - 1, 0))
         )
-        per = [r.max_attempts * self.attempt_timeout(c) + backoff for c in self.candidates]
+        chosen = self.candidates if candidates is None else candidates
+        per = [r.max_attempts * self.attempt_timeout(c) + backoff for c in chosen]
         if self.strategy == "ensemble":
             return max(per, default=0.0)
         worst = sum(per)
@@ -111,11 +113,13 @@ class Plan:
             "worst_case_s": round(self.critical_path_s(), 1),
         }
 
-    def critical_path_s(self) -> float:
+    def critical_path_s(self, per_step: Mapping[str, float] | None = None) -> float:
+        """The longest chain of worst cases (``per_step`` overrides a step's figure)."""
         finish: dict[str, float] = {}
         for s in self.steps:  # topological order
             start = max((finish[d] for d in s.deps), default=0.0)
-            finish[s.id] = start + s.worst_case_s()
+            own = per_step[s.id] if per_step is not None else s.worst_case_s()
+            finish[s.id] = start + own
         return max(finish.values(), default=0.0)
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from runner.engine import offline
 from runner.engine.outputs import ArtifactOutput
 
 
@@ -23,6 +24,27 @@ class JobResult:
     key: str | None = None
     #: True when an earlier success was reused instead of calling anything.
     reused: bool = False
+    #: Who made the artifact (None when nothing was made now: failed, skipped, reused).
+    provider: str | None = None
+    model: str | None = None
+    #: Candidates this job could not use and why (see runner.engine.offline).
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    #: Said about a job that still succeeded (e.g. fewer images than params.n asked).
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def served_by(self) -> str | None:
+        return f"{self.provider}/{self.model}" if self.provider else None
+
+    @property
+    def offline(self) -> bool:
+        """Made now by a local generator (no vendor)."""
+        return self.status == "succeeded" and self.provider == offline.OFFLINE_PROVIDER
+
+    @property
+    def item_number(self) -> int | None:
+        """The for_each item counted from 1, as file names and progress show it."""
+        return None if self.item_index is None else self.item_index + 1
 
 
 @dataclass
@@ -48,6 +70,14 @@ class RunResult:
         return sum(1 for j in self.jobs if j.reused)
 
     @property
+    def offline_jobs(self) -> int:
+        return sum(1 for j in self.jobs if j.offline)
+
+    @property
+    def warnings(self) -> list[tuple[JobResult, str]]:
+        return [(j, w) for j in self.jobs for w in j.warnings]
+
+    @property
     def artifacts(self) -> list[tuple[str, ArtifactOutput]]:
         return [(j.step_id, a) for j in self.jobs for a in j.artifacts]
 
@@ -62,7 +92,10 @@ class RunResult:
             "jobs_succeeded": self.succeeded,
             "jobs_failed": self.failed,
             "jobs_reused": self.reused,
+            "jobs_offline": self.offline_jobs,
             "cost_usd": self.cost_usd,
+            "offline": offline.offline_steps(self.jobs),
+            "missing_keys": offline.missing_keys(self.jobs),
             "jobs": [
                 {
                     "job_id": j.job_id,
@@ -74,6 +107,11 @@ class RunResult:
                     "cost_usd": j.cost_usd,
                     "error": j.error,
                     "error_class": j.error_class,
+                    "item_number": j.item_number,
+                    "served_by": j.served_by,
+                    "offline": j.offline,
+                    "skipped_candidates": j.skipped,
+                    "warnings": j.warnings,
                     "artifacts": [
                         {
                             "uri": a.uri,

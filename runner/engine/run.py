@@ -28,6 +28,7 @@ from runner.engine.outputs import StepOutput
 from runner.engine.parking import ParkingLot
 from runner.engine.plan import Plan, StepPlan
 from runner.engine.results import JobResult, RunResult
+from runner.engine.reuse import StoredArtifact
 from runner.engine.scratch import Scratch
 from runner.engine.services import (
     Budget,
@@ -112,6 +113,8 @@ class PipelineRun:
             "steps": Names(self.outputs),
             "item": item,
             "item_index": index,
+            # Counted from 1, as files (cards-2.png), progress and `jobs show` number items.
+            "item_number": None if index is None else index + 1,
             "run": {"id": self.run_id, "started_at": self.started_at.isoformat()},
             "pipeline": {"name": self.plan.pipeline.name},
         }
@@ -324,6 +327,8 @@ class History:
     accounts: list[dict[str, Any]] = field(default_factory=list)
     #: Why the run log could not be read (the run went on without history), or None.
     unavailable: str | None = None
+    #: Idempotency key -> artifacts of its latest success (read only when reusing).
+    succeeded: dict[str, list[StoredArtifact]] = field(default_factory=dict)
 
 
 class Engine:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from runner.config.model import AdaptiveSpec, ModelSpec
 from runner.engine.attempts import CandidateRunner, Job, Produced, error_class
+from runner.engine.offline import skipped_entry
 from runner.engine.services import LiveStats, Progress, Services
 from runner.errors import (
     ArtifactInvalid,
@@ -125,6 +126,9 @@ class StrategyRunner:
             message = redact(f"{spec.label}: {error_class(exc)}: {exc}")
             if kind == "candidate_skipped":
                 self.job.failures.append(message)
+            entry = skipped_entry(spec, exc)
+            self.job.skipped.append(entry)
+            # missing_env and enable let `mediamix report --skipped` say what to set.
             self.sv.event(
                 self.job.run_id,
                 kind,
@@ -133,8 +137,12 @@ class StrategyRunner:
                 provider=spec.provider,
                 model=spec.model,
                 error_class=error_class(exc),
+                **({"missing_env": entry["missing_env"]} if entry["missing_env"] else {}),
+                **({"enable": entry["enable"]} if entry["enable"] else {}),
             )
-            self.sv.progress(Progress(kind, self.job.plan.id, self.job.job_id, message))
+            self.sv.progress(
+                Progress(kind, self.job.plan.id, self.job.job_id, message, entry | self.job.where)
+            )
             return None
 
     def _fail(self) -> JobFailed:

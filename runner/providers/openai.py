@@ -336,8 +336,14 @@ class OpenAIProvider:
         try:
             response = await send(client, request, vendor=self.vendor, secrets=[ctx.api_key])
         except ProviderError as exc:
-            # A 403/404 here is an expired link, not a bad key or request: generate again.
-            raise TransientError(
+            # Never a key problem (the link is signed; no key goes there). A 4xx such as
+            # 404 or 403 (gone or expired) will not change on a retry, and a retry would
+            # pay for the picture again: permanent, so the next candidate is tried. A 5xx
+            # or a network failure on the way may pass: transient.
+            status = exc.http_status or 0
+            gone = 400 <= status < 500 and status not in (408, 429)
+            kind = PermanentError if gone else TransientError
+            raise kind(
                 f"{self.vendor}: downloading the generated image failed: {exc.message}",
                 http_status=exc.http_status,
                 code="download_failed",

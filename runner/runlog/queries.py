@@ -164,6 +164,29 @@ class Queries:
         )
         return {r["key"]: list(r["uris"] or []) for r in rows}
 
+    def succeeded_artifacts(self, pipeline: str) -> list[dict[str, Any]]:
+        """The artifacts of each idempotency key's latest succeeded job of ``pipeline``
+        (one row per artifact, by key): what reuse hands back instead of paying again."""
+        return self._rows(
+            """
+            WITH done AS (
+                SELECT j.idempotency_key AS key, j.job_id, j.provider, j.model
+                FROM jobs j JOIN runs r USING (run_id)
+                WHERE j.status = 'succeeded' AND j.idempotency_key IS NOT NULL
+                  AND r.pipeline = ?
+                QUALIFY row_number() OVER (
+                    PARTITION BY j.idempotency_key
+                    ORDER BY j.finished_at DESC NULLS LAST, j.seq DESC
+                ) = 1
+            )
+            SELECT d.key, d.provider, d.model, a.uri, a.media_type, a.mime, a.size, a.sha256,
+                   a.public_url, a.width, a.height, a.duration_s, a.pages
+            FROM done d JOIN artifacts a USING (job_id)
+            ORDER BY d.key, a.created_at, a.uri
+            """,
+            [pipeline],
+        )
+
     def task_ids_for_runs(self, run_ids: Iterable[str]) -> dict[str, ResumeTask]:
         """Idempotency key -> latest vendor task, for the runs' jobs not yet succeeded.
 
@@ -265,10 +288,11 @@ class Queries:
             "SELECT job_id FROM jobs WHERE starts_with(job_id, ?) ORDER BY job_id LIMIT 6", [ref]
         )
         if not matches:
-            raise RunLogError(f"no job with an id starting {ref!r} in the run log")
+            # A job id that is not there is bad input (exit 2), not a failed job.
+            raise UsageError(f"no job with an id starting {ref!r} in the run log")
         if len(matches) > 1 and matches[0]["job_id"] != ref:
             shown = ", ".join(m["job_id"] for m in matches[:5])
-            raise RunLogError(f"job id prefix {ref!r} is ambiguous: {shown}, ...; give more of it")
+            raise UsageError(f"job id prefix {ref!r} is ambiguous: {shown}, ...; give more of it")
         job_id = matches[0]["job_id"]
         job = self._rows(
             "SELECT j.* EXCLUDE (seq, attempts), j.attempts AS attempt_count, r.pipeline "
@@ -325,6 +349,27 @@ class Queries:
                 }
             )
         return out
+
+    def skipped_candidates(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Candidates jobs could not use (no key, inactive account, no account serving the
+        model), from ``candidate_skipped`` events: how many jobs skipped each, the latest
+        reason and what would enable it. Keys: see ``SKIPPED_KEYS``."""
+        start = _db_time(since) if since is not None else datetime(1970, 1, 1)
+        return self._rows(
+            """
+            SELECT (data->>'$.provider') || '/' || (data->>'$.model') AS candidate,
+                   count(DISTINCT job_id) AS jobs,
+                   count(DISTINCT run_id) AS runs,
+                   arg_max(message, occurred_at) AS reason,
+                   arg_max(data->>'$.enable', occurred_at) AS enable,
+                   min(occurred_at) AS first_seen,
+                   max(occurred_at) AS last_seen
+            FROM events
+            WHERE kind = 'candidate_skipped' AND occurred_at >= ?
+            GROUP BY 1 ORDER BY jobs DESC, candidate
+            """,
+            [start],
+        )
 
     def timeseries(self, since: datetime | None = None) -> list[dict[str, Any]]:
         """Per UTC day and provider: attempts, successes and cost (for charts)."""

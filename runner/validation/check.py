@@ -92,13 +92,26 @@ def _check_size(facts: ArtifactFacts, media_type: str, rules: Rules) -> None:
         raise ArtifactInvalid(f"file is {facts.size} bytes; at most {most:g} allowed")
 
 
+def _recognised_media(mime: str) -> bool:
+    """Bytes in a real format of their own: the same call would answer in it again. Not
+    unrecognised bytes (corrupt or cut off) nor text where media was due (an error page
+    served with 200): those are accidents of one call."""
+    return mime != UNKNOWN_MIME and not mime_matches(mime, ("text/*", "application/json"))
+
+
 def _check_mime(facts: ArtifactFacts, media_type: str, rules: Rules) -> None:
     family = MEDIA_MIMES[media_type]
-    found = "not a recognised format" if facts.mime == "application/octet-stream" else facts.mime
+    found = "not a recognised format" if facts.mime == UNKNOWN_MIME else facts.mime
+    wrong_format = _recognised_media(facts.mime)
     if not mime_matches(facts.mime, family):
-        raise ArtifactInvalid(f"expected {' or '.join(family)} but the bytes are {found}")
+        raise ArtifactInvalid(
+            f"expected {' or '.join(family)} but the bytes are {found}",
+            deterministic=wrong_format,
+        )
     if rules.mime and not mime_matches(facts.mime, rules.mime):
-        raise ArtifactInvalid(f"content type {found} is not one of {', '.join(rules.mime)}")
+        raise ArtifactInvalid(
+            f"content type {found} is not one of {', '.join(rules.mime)}", deterministic=True
+        )
 
 
 def _check_image(facts: ArtifactFacts, path: Path, rules: Rules) -> None:
@@ -106,8 +119,14 @@ def _check_image(facts: ArtifactFacts, path: Path, rules: Rules) -> None:
     min_w = rules.get("min_width", DEFAULT_MIN_IMAGE_SIDE) or 0
     min_h = rules.get("min_height", DEFAULT_MIN_IMAGE_SIDE) or 0
     if width < min_w or height < min_h:
+        # Below a size the preset asked for: the model makes that size again. Below only
+        # the built-in floor (a few pixels): a placeholder, which may not come twice.
+        asked = (width < min_w and "min_width" in rules.numbers) or (
+            height < min_h and "min_height" in rules.numbers
+        )
         raise ArtifactInvalid(
-            f"image is {width}x{height} pixels; at least {min_w:g}x{min_h:g} expected"
+            f"image is {width}x{height} pixels; at least {min_w:g}x{min_h:g} expected",
+            deterministic=asked,
         )
     colour = image.flat_colour(path)  # decodes: also catches truncated images
     if colour is not None and not rules.allow_flat_image:
@@ -146,33 +165,43 @@ def _check_text(facts: ArtifactFacts, path: Path) -> None:
         raise ArtifactInvalid("text is only whitespace")
 
 
-# (rule suffix, fact, how to say it, unit)
+# (rule suffix, fact, how to say it, unit, whether a miss is deterministic). Pixel sizes
+# are what a model was asked for and it answers the same again; durations, pages and
+# lengths vary from call to call (and a short one may be a truncation).
 _RANGES = (
-    ("width", "width", "image is {} px wide", ""),
-    ("height", "height", "image is {} px high", ""),
-    ("duration_s", "duration_s", "media is {:.2f} s long", " s"),
-    ("pages", "pages", "document has {} pages", ""),
-    ("chars", "chars", "text has {} characters", ""),
+    ("width", "width", "image is {} px wide", "", True),
+    ("height", "height", "image is {} px high", "", True),
+    ("duration_s", "duration_s", "media is {:.2f} s long", " s", False),
+    ("pages", "pages", "document has {} pages", "", False),
+    ("chars", "chars", "text has {} characters", "", False),
 )
 
 
 def _check_ranges(facts: ArtifactFacts, rules: Rules) -> None:
     if not rules.numbers:
         return
-    for suffix, fact, described, unit in _RANGES:
+    for suffix, fact, described, unit, deterministic in _RANGES:
         least, most = rules.get(f"min_{suffix}"), rules.get(f"max_{suffix}")
         if least is None and most is None:
             continue
         value = getattr(facts, fact)
         if value is None:
+            # The format has no such measure: the same format will not have one next time.
             raise ArtifactInvalid(
                 f"rule min/max_{suffix} cannot be checked: {fact} is not measurable "
-                f"for {facts.mime}"
+                f"for {facts.mime}",
+                deterministic=True,
             )
         if least is not None and value < least:
-            raise ArtifactInvalid(f"{described.format(value)}; at least {least:g}{unit} expected")
+            raise ArtifactInvalid(
+                f"{described.format(value)}; at least {least:g}{unit} expected",
+                deterministic=deterministic,
+            )
         if most is not None and value > most:
-            raise ArtifactInvalid(f"{described.format(value)}; at most {most:g}{unit} allowed")
+            raise ArtifactInvalid(
+                f"{described.format(value)}; at most {most:g}{unit} allowed",
+                deterministic=deterministic,
+            )
 
 
 def _check_phrases(facts: ArtifactFacts, path: Path, rules: Rules) -> None:

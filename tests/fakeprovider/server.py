@@ -38,6 +38,7 @@ from tests.fakeprovider.vendors import BASE_PATHS, load_vendors, vendor_for_path
 HTTP_FAULT_ANSWERS: dict[str, tuple[int, str]] = {
     "400": (400, "invalid_request"),
     "401": (401, "auth"),
+    "404": (404, "not_found"),
     "429": (429, "rate_limit"),
     "insufficient_quota": (429, "quota"),
     "500": (500, "server"),

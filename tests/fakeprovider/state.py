@@ -19,10 +19,10 @@ from typing import Any, Literal
 #: Faults the server can inject. The first group is answered by the generic middleware;
 #: ``CONTENT_FAULTS`` are handed to the vendor handler (``server.fault_of(request)``) because
 #: what they look like depends on the vendor's response format.
-HTTP_FAULTS = frozenset({"400", "401", "429", "500", "503", "529", "insufficient_quota"})
+HTTP_FAULTS = frozenset({"400", "401", "404", "429", "500", "503", "529", "insufficient_quota"})
 TRANSPORT_FAULTS = frozenset({"stall", "drop", "truncate", "malformed_json"})
 CONTENT_FAULTS = frozenset(
-    {"blank_image", "silence", "empty_data", "content_policy", "task_failed"}
+    {"blank_image", "silence", "empty_data", "content_policy", "task_failed", "fewer_outputs"}
 )
 FAULTS = HTTP_FAULTS | TRANSPORT_FAULTS | CONTENT_FAULTS
 

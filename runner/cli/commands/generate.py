@@ -11,6 +11,7 @@ from runner.cli.progress import ProgressPrinter
 from runner.cli.render import exit_code_for, print_plan, print_result
 from runner.cli.signals import grace_option, stop_signals
 from runner.engine.api import load, one_shot_plan, run_plan
+from runner.engine.dryrun import describe_plan
 from runner.engine.results import RunResult
 from runner.engine.services import EngineOptions
 from runner.providers.base import MEDIA_TYPES
@@ -38,6 +39,13 @@ from runner.providers.base import MEDIA_TYPES
 @click.option("--seed", type=int, help="Seed for weighted/adaptive choices.")
 @click.option("--max-cost", type=click.FloatRange(0), help="Stop before spending more USD.")
 @click.option("--dry-run", is_flag=True, help="Show the candidates in order; call nothing.")
+@click.option(
+    "--reuse/--no-reuse",
+    default=True,
+    show_default=True,
+    help="Reuse an earlier identical job that succeeded and whose files still exist, "
+    "instead of paying for it again (--no-reuse: always make new ones).",
+)
 @grace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_context
@@ -51,6 +59,7 @@ def generate_cmd(
     seed: int | None,
     max_cost: float | None,
     dry_run: bool,
+    reuse: bool,
     grace_s: float,
     as_json: bool,
 ) -> None:
@@ -61,6 +70,10 @@ def generate_cmd(
       mediamix generate --type image --prompt "a red bicycle, flat illustration"
       mediamix generate -t audio -p "Welcome aboard." --preset speech-simple
       mediamix generate -t text -p "Name three moons of Jupiter" --workflow adaptive
+      mediamix generate -t image -p "a red bicycle" --no-reuse   # another take
+
+    The same request a second time hands back the first one's file (nothing is called
+    or paid) while that file exists; --no-reuse makes a new one.
     """
     ws = load(ctx.obj.get("project"))
     plan = one_shot_plan(
@@ -72,14 +85,18 @@ def generate_cmd(
         max_attempts=max_attempts,
     )
     if dry_run:
-        print_plan(plan)
+        described = describe_plan(plan, ws)
+        if as_json:
+            click.echo(json.dumps(described, indent=2, default=str))
+        else:
+            print_plan(described)
         return
     options = EngineOptions(seed=seed, max_cost_usd=max_cost)
 
     async def main() -> tuple[RunResult, int]:
         async with stop_signals(options.stopper, grace_s=grace_s) as signals:
             result = await run_plan(
-                plan, ws, options=options, progress=ProgressPrinter(quiet=as_json)
+                plan, ws, options=options, progress=ProgressPrinter(quiet=as_json), reuse=reuse
             )
         return result, signals.exit_code
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from runner.cli.commands.log import log_option, runlog_for
-from runner.cli.output import emit, format_cell, render_table, to_json, usd
+from runner.cli.output import emit, format_cell, ms, render_table, to_json, usd
 from runner.runlog.queries import JobFilter
 from runner.runlog.since import parse_since
 
@@ -21,6 +21,13 @@ LIST_COLUMNS = (
 
 def _short_id(value: Any) -> str:
     return "-" if value is None else str(value)[:12]
+
+
+def step_item(job: dict[str, Any]) -> str:
+    """The step, and its for_each item counted from 1 as its files are: ``cards #2`` made
+    ``cards-2.png`` (the run log's item_index column is the 0-based position, 1 here)."""
+    index = job.get("item_index")
+    return f"{job['step_id']} #{index + 1}" if index is not None else str(job["step_id"])
 
 
 class _JobsGroup(click.Group):
@@ -80,7 +87,9 @@ def jobs_cmd(
     if as_json:
         emit(to_json(rows))
         return
-    emit(render_table(rows, LIST_COLUMNS, {"job_id": _short_id, "cost_usd": usd}))
+    formatters = {"job_id": _short_id, "cost_usd": usd, "latency_ms": ms}
+    shown = [{**row, "step_id": step_item(row)} for row in rows]
+    emit(render_table(shown, LIST_COLUMNS, formatters))
 
 
 @jobs_cmd.command("show")
@@ -140,9 +149,7 @@ def _event_line(e: dict[str, Any]) -> str:
 
 def render_job(job: dict[str, Any]) -> str:
     """A job as people read it: header, artifacts, then attempts and events by time."""
-    where = f"{job['step_id']}" + (
-        f"[{job['item_index']}]" if job.get("item_index") is not None else ""
-    )
+    where = step_item(job)
     lines = [
         f"job {job['job_id']}  {job['status']}  {job['media_type']}  step {where}"
         + (f"  preset {job['preset']}" if job.get("preset") else "")

@@ -8,12 +8,17 @@ from pathlib import Path
 import click
 
 from runner.cli.commands.log import log_option, runlog_for
-from runner.cli.output import emit, percent, render, usd
+from runner.cli.output import emit, latency_formatters, percent, render, usd
+from runner.errors import UsageError
 from runner.runlog.html_report import render_report_html
 from runner.runlog.queries import REPORT_BY
 from runner.runlog.since import parse_since
 
-_FORMATTERS = {"success_rate": percent, "cost_usd": usd}
+_FORMATTERS = {
+    "success_rate": percent,
+    "cost_usd": usd,
+    **latency_formatters(("p50_latency_ms", "p95_latency_ms")),
+}
 
 
 @click.command("report")
@@ -33,6 +38,12 @@ _FORMATTERS = {"success_rate": percent, "cost_usd": usd}
     default=None,
     help="Write to FILE instead of standard output.",
 )
+@click.option(
+    "--skipped",
+    is_flag=True,
+    help="Instead: the candidates jobs skipped (no key, inactive, no account) and what "
+    "would enable each.",
+)
 @log_option
 @click.pass_context
 def report_cmd(
@@ -41,15 +52,26 @@ def report_cmd(
     since: str | None,
     fmt: str,
     output: Path | None,
+    skipped: bool,
     log_dir: Path | None,
 ) -> None:
     """Success rate, attempts per success, p50/p95 latency and cost, grouped --by one column.
 
     preset, media_type and day count jobs; provider, model and account count the jobs
     that tried them (a fallback that rescued a job counts as that provider's success).
+    With --skipped: each candidate jobs could not use, how many jobs skipped it, why,
+    and what would enable it (e.g. "set OPENAI_API_KEY to use openai/gpt-4.1").
     """
     start = parse_since(since) if since else None
     log = runlog_for(ctx, log_dir)
+    if skipped:
+        if fmt == "html":
+            raise UsageError("--skipped prints a table, JSON or Markdown, not HTML")
+        with log.queries() as queries:
+            found = queries.skipped_candidates(start)
+        columns = ("candidate", "jobs", "runs", "enable", "last_seen")
+        emit(render(found, fmt, columns=None if fmt == "json" else columns))
+        return
     with log.queries() as queries:
         rows = queries.report(by, start)
         series = queries.timeseries(start) if fmt == "html" else []

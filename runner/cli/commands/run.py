@@ -13,6 +13,7 @@ from runner.cli.progress import ProgressPrinter
 from runner.cli.render import exit_code_for, print_plan, print_result
 from runner.cli.signals import grace_option, stop_signals
 from runner.engine.api import load, plan_pipeline, run_plan
+from runner.engine.dryrun import describe_plan
 from runner.engine.results import RunResult
 from runner.engine.services import EngineOptions
 
@@ -55,6 +56,13 @@ from runner.engine.services import EngineOptions
     type=click.Path(file_okay=False),
     help="Run-log directory (default: the project's).",
 )
+@click.option(
+    "--reuse/--no-reuse",
+    default=True,
+    show_default=True,
+    help="Reuse an earlier identical job that succeeded and whose files still exist, "
+    "instead of paying for it again (--no-reuse: always make new ones).",
+)
 @grace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Show only failures while running.")
@@ -73,6 +81,7 @@ def run_cmd(
     concurrency: int | None,
     max_cost: float | None,
     log_dir: str | None,
+    reuse: bool,
     grace_s: float,
     as_json: bool,
     quiet: bool,
@@ -86,19 +95,24 @@ def run_cmd(
       mediamix run pipelines/explainer.yaml -i topic="black holes" -i sections=Mass,Light
       mediamix run pipelines/image.yaml --dry-run
 
-    Prints each artifact's path or URL at the end. Exit status: 0 every job succeeded,
-    1 some failed, 2 bad input or configuration, 130 interrupted (Ctrl-C), 143 stopped
-    by SIGTERM. On either signal no new call starts and the calls in flight get --grace
-    seconds to finish and be recorded; the summary is printed all the same.
+    Prints each artifact's path or URL at the end, which steps local generators served
+    (and the key that would enable each skipped vendor), and how many jobs were reused.
+    A job identical to one that already succeeded (same step, resolved config, prompt
+    and inputs) whose files still exist is reused, not paid for again; --no-reuse makes
+    new ones. Exit status: 0 every job succeeded (or was reused), 1 some failed, 2 bad
+    input or configuration, 130 interrupted (Ctrl-C), 143 stopped by SIGTERM. On either
+    signal no new call starts and the calls in flight get --grace seconds to finish and
+    be recorded; the summary is printed all the same.
     """
     ws = load(ctx.obj.get("project"))
     values: dict[str, Any] = parse_inputs(inputs, inputs_file)
     plan = plan_pipeline(pipeline, ws, values, workflow=workflow)
     if dry_run:
+        described = describe_plan(plan, ws)
         if as_json:
-            click.echo(json.dumps(plan.describe(), indent=2, default=str))
+            click.echo(json.dumps(described, indent=2, default=str))
         else:
-            print_plan(plan)
+            print_plan(described)
         return
     options = EngineOptions(seed=seed, concurrency=concurrency, max_cost_usd=max_cost)
     printer = ProgressPrinter(quiet=quiet or as_json, verbose=verbose)
@@ -106,7 +120,7 @@ def run_cmd(
     async def main() -> tuple[RunResult, int]:
         async with stop_signals(options.stopper, grace_s=grace_s) as signals:
             result = await run_plan(
-                plan, ws, options=options, progress=printer, runlog_dir=log_dir
+                plan, ws, options=options, progress=printer, runlog_dir=log_dir, reuse=reuse
             )
         return result, signals.exit_code
 

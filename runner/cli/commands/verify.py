@@ -9,7 +9,7 @@ import click
 
 from runner.cli.boundary import EXIT_FAILED, EXIT_OK
 from runner.cli.commands.log import print_notice
-from runner.cli.output import emit, to_json
+from runner.cli.output import to_json, write_text
 from runner.engine.api import load
 from runner.errors import UsageError
 from runner.verify import junit_xml, markdown_summary, verify
@@ -72,15 +72,16 @@ def verify_cmd(
             ws, offline=offline, until_pass=until_pass, deadline_s=deadline, notify=print_notice
         )
     )
+    written: list[str] = []
     if junit is not None:
-        emit(junit_xml(result), junit)
+        write_text(junit, junit_xml(result))
+        written.append(f"wrote JUnit XML to {junit}")
     if summary is not None:
         # Appending: $GITHUB_STEP_SUMMARY may already hold other steps' summaries.
-        try:
-            with summary.open("a", encoding="utf-8") as fh:
-                fh.write(markdown_summary(result))
-        except OSError as exc:
-            raise click.FileError(str(summary), hint=exc.strerror or str(exc)) from exc
+        existed = summary.exists() and summary.stat().st_size > 0
+        write_text(summary, markdown_summary(result), append=True)
+        verb = "appended the Markdown summary to" if existed else "wrote the Markdown summary to"
+        written.append(f"{verb} {summary}")
     if as_json:
         click.echo(to_json(result.as_dict()))
     else:
@@ -89,4 +90,6 @@ def verify_cmd(
             click.echo(f"{mark}  {r.case.name:<20} {r.time_s:6.2f}s  {r.message}")
         ok = len(result.results) - len(result.failures)
         click.echo(f"{ok}/{len(result.results)} passed in {result.time_s:.1f}s")
+    for line in written:  # on stderr: --json's stdout stays one JSON document
+        click.echo(line, err=True)
     ctx.exit(EXIT_OK if result.passed else EXIT_FAILED)

@@ -143,6 +143,8 @@ async def images(request: web.Request, model: str | None) -> web.Response:
         data.append(item)
     if fault == "empty_data":
         data = []
+    elif fault == "fewer_outputs":
+        data = data[:1]  # asked for n, answered with one (and billed for one)
     answer: dict[str, Any] = {"created": int(time.time()), "data": data}
     if gpt_image:
         answer["usage"] = {
