@@ -7,15 +7,14 @@ traceback written to a log file whose path is printed.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-import tempfile
 import traceback
 from typing import NoReturn
 
 import click
 
+from runner.crashlog import crash_log_path
 from runner.errors import ConfigError, MediamixError, redact
 
 EXIT_OK = 0
@@ -32,12 +31,6 @@ class Terminated(BaseException):
 
 def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated
-
-
-def _crash_log_path() -> str:
-    base = os.environ.get("MEDIAMIX_STATE_DIR") or tempfile.gettempdir()
-    os.makedirs(base, exist_ok=True)
-    return os.path.join(base, "mediamix-crash.log")
 
 
 def report_error(exc: MediamixError) -> int:
@@ -76,7 +69,7 @@ def run_guarded(cli: click.Command, argv: list[str]) -> NoReturn:
     except BrokenPipeError:
         code = EXIT_FAILED
     except Exception:
-        path = _crash_log_path()
+        path = crash_log_path()
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(redact(traceback.format_exc()))
         click.echo(
