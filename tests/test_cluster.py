@@ -87,6 +87,7 @@ def test_an_account_rpm_holds_across_workers_with_no_429_at_near_full_rate(
     assert not [a for a in attempts if a["http_status"] == 429 or a["error_class"]]
     assert len({a["worker"] for a in attempts}) == 2
     rate = (len(sent) - 1) / (sent[-1] - sent[0])
+    print(f"\n2 workers, rpm {RPM}: {rate:.2f} requests/s, {rate / PER_SECOND:.0%} of the limit")
     assert 0.9 * PER_SECOND <= rate <= 1.1 * PER_SECOND, rate
 
 
