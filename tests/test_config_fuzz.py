@@ -31,8 +31,7 @@ from runner.config.project import Workspace, load_workspace_lenient
 from runner.config.scaffold import ACCOUNTS_YAML, EXAMPLE_PRESET, PROJECT_YAML
 from runner.config.schema_check import schema_diagnostics
 from runner.config.validate import validate
-from runner.config.yaml12 import dump
-from runner.config.yamlsource import YamlDocument, parse_yaml
+from runner.config.yamlsource import YamlDocument, dump_yaml, parse_yaml
 from runner.errors import ConfigError, Diagnostic
 
 REPO = Path(__file__).resolve().parent.parent
@@ -270,9 +269,9 @@ def _value_paths(data: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str 
 @given(DATA)
 def test_dumped_random_data_round_trips_and_checks_cleanly(data: Any) -> None:
     # ASCII output: PyYAML's own emitter does not round-trip NEL (U+0085) when
-    # allow_unicode is on. mediamix writes YAML (presets saved over HTTP, init) with
-    # its own dumper, which quotes what YAML 1.1 or 1.2 would read as a non-string.
-    text = dump(data)
+    # allow_unicode is on. mediamix's dumper: PyYAML's own quotes by YAML 1.1 rules, so
+    # the string "0E0" came back as the number 0.0 under the 1.2 loader.
+    text = dump_yaml(data, allow_unicode=False)
 
     doc = parse_yaml(text, "fuzzed.yaml")
 

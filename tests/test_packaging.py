@@ -27,6 +27,12 @@ def test_wheel_ships_schemas_presets_and_pipelines(tmp_path: Path) -> None:
         shipped_presets
     )
     assert "runner/_data/pipelines/explainer.yaml" in names
+    # The dashboard: static files only, no build step.
+    shipped_static = {
+        p.relative_to(REPO).as_posix() for p in (REPO / "runner/server/static").iterdir()
+    }
+    assert {"runner/server/static/index.html", "runner/server/static/app.js"} <= shipped_static
+    assert shipped_static <= names
     assert not any(n.startswith("tests/") for n in names)
 
     # Unpacked away from the repo, it finds its own data: presets list, init validates.

@@ -9,10 +9,8 @@ whose path is printed.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-import tempfile
 import traceback
 from datetime import UTC, datetime
 from typing import NoReturn
@@ -20,6 +18,7 @@ from typing import NoReturn
 import click
 
 from runner import __version__
+from runner.crashlog import write_crash_log
 from runner.errors import ConfigError, MediamixError, redact
 
 EXIT_OK = 0
@@ -47,44 +46,6 @@ def _project_option(argv: list[str]) -> str | None:
         if arg.startswith("--project="):
             return arg.partition("=")[2]
     return None
-
-
-def _state_dir(argv: list[str]) -> str | None:
-    """Where a crash log goes: MEDIAMIX_STATE_DIR, else the project's .mediamix/."""
-    explicit = os.environ.get("MEDIAMIX_STATE_DIR")
-    if explicit:
-        return explicit
-    try:
-        from runner.config.project import PROJECT_FILE, find_project_root
-
-        root = find_project_root(_project_option(argv))
-        return str(root / ".mediamix") if (root / PROJECT_FILE).is_file() else None
-    except Exception:  # the crash may be in reading the project itself
-        return None
-
-
-def write_crash_log(text: str, argv: list[str]) -> str:
-    """Append ``text`` to ``crash.log`` in the state dir and return its path.
-
-    With no project (and no MEDIAMIX_STATE_DIR), a new private file in the temporary
-    folder: a fixed name there (``/tmp/mediamix-crash.log``) is one any local user can
-    plant a link at, or read.
-    """
-    folder = _state_dir(argv)
-    if folder is not None:
-        path = os.path.join(folder, "crash.log")
-        try:
-            os.makedirs(folder, exist_ok=True)
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-            with os.fdopen(os.open(path, flags, 0o600), "a", encoding="utf-8") as fh:
-                fh.write(text)
-            return path
-        except OSError:
-            pass  # a read-only project, a link in the way: the fallback below
-    fd, path = tempfile.mkstemp(prefix="mediamix-crash-", suffix=".log")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    return path
 
 
 def report_error(exc: MediamixError) -> int:
@@ -125,7 +86,8 @@ def run_guarded(cli: click.Command, argv: list[str]) -> NoReturn:
     except Exception:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         header = f"--- {stamp} mediamix {__version__} ---\n"
-        path = write_crash_log(header + redact(traceback.format_exc()), argv)
+        text = header + redact(traceback.format_exc())
+        path = write_crash_log(text, _project_option(argv))
         click.echo(
             f"mediamix: internal error (a bug); details written to {path}. "
             "Please report it with that file.",

@@ -351,5 +351,6 @@ def load_yaml(path: Path) -> YamlDocument:
     return parse_yaml(text, str(path))
 
 
-def dump_yaml(data: Any) -> str:
-    return dump(data, sort_keys=False, allow_unicode=True)
+def dump_yaml(data: Any, *, allow_unicode: bool = True) -> str:
+    """YAML text that reads back as exactly ``data`` in mediamix, editors and YAML 1.1."""
+    return dump(data, sort_keys=False, allow_unicode=allow_unicode)

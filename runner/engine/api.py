@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,31 @@ def resolve_pipeline_path(path: str | os.PathLike[str], ws: Workspace) -> Path:
         if candidate.is_file():
             return candidate
     raise UsageError(f"no pipeline file {str(path)!r} (looked here and in {root / 'pipelines'})")
+
+
+#: A pipeline name as the HTTP API takes it: a file stem, never a path.
+PIPELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+
+def project_pipeline(name: str, ws: Workspace) -> Path:
+    """The project's ``pipelines/NAME.yaml``, by name only: no path, no ``..``, and no
+    symlink leading out of pipelines/. For callers that must not read arbitrary files
+    (the HTTP API); the command line takes paths with :func:`resolve_pipeline_path`."""
+    folder = ws.project.root / "pipelines"
+    if not PIPELINE_NAME.match(name):
+        raise UsageError(
+            f"pipeline {name[:80]!r} is not a pipeline name: give the NAME of a file in the "
+            "project's pipelines/ folder (letters, digits, '-', '_'), not a path"
+        )
+    real_folder = folder.resolve()
+    for candidate in (folder / f"{name}.yaml", folder / f"{name}.yml"):
+        if candidate.is_file() and candidate.resolve().parent == real_folder:
+            return candidate
+    names = sorted(p.stem for p in folder.glob("*.y*ml")) if folder.is_dir() else []
+    raise UsageError(
+        f"the project has no pipeline named {name!r}{did_you_mean(name, names)}"
+        f" (pipelines: {', '.join(names) or 'none'})"
+    )
 
 
 def plan_pipeline(
@@ -203,3 +230,27 @@ def one_shot_plan(
 
 def load(project: str | None) -> Workspace:
     return load_workspace(project)
+
+
+def pin_account(plan: Plan, ws: Workspace, account: str) -> Plan:
+    """The plan with every step's candidates limited to those ``account`` can serve, each
+    sent through that account (the original API's ``accountName``)."""
+    chosen = next((a for a in ws.accounts if a.name == account), None)
+    if chosen is None:
+        names = [a.name for a in ws.accounts]
+        raise UsageError(f"no account named {account!r}{did_you_mean(account, names)}")
+    steps = []
+    for sp in plan.steps:
+        candidates = tuple(
+            replace(c, account=chosen.name)
+            for c in sp.candidates
+            if c.provider == chosen.provider and chosen.serves(c.model)
+        )
+        if not candidates:
+            offered = ", ".join(c.label for c in sp.candidates) or "none"
+            raise UsageError(
+                f"account {account!r} ({chosen.provider}) serves none of step {sp.id!r}'s "
+                f"models ({offered})"
+            )
+        steps.append(replace(sp, candidates=candidates))
+    return replace(plan, steps=tuple(steps))

@@ -288,6 +288,7 @@ class CandidateRunner:
                 options=lease.account.options,
                 on_task_created=lambda task_id: self._task_created(task_id, attempt_id),
                 poll_interval=sv.options.poll_interval_s,
+                cancel_requested=lambda: job.run_id in sv.cancelled_runs,
             )
             saved = sv.resume_tasks.get(job.key)
             if saved is not None and not saved.belongs_to(spec.provider, spec.model):

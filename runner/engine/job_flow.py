@@ -149,6 +149,18 @@ class JobFlow:
             if isinstance(exc, BudgetExceeded):
                 self.stop_dispatch = True
             return self._job_failed(job, started, t0, exc)
+        except asyncio.CancelledError:
+            if sv.options.stopper.hard_stopped:
+                raise  # a hard stop: execute() records the job as interrupted
+            # Cancelled from outside (the HTTP API's cancel, a server shutdown): never
+            # leave the job "running" in the ledger.
+            reason = (
+                "cancelled by request"
+                if self.run_id in sv.cancelled_runs
+                else "interrupted before it finished"
+            )
+            self._job_failed(job, started, t0, JobFailed(job.plan.id, reason), klass="cancelled")
+            raise
         costs = [p.cost_usd for p in produced if p.cost_usd is not None]
         cost = sum(costs) if costs else None
         winner = produced[0]
@@ -278,9 +290,12 @@ class JobFlow:
         )
         return result
 
-    def _job_failed(self, job: Job, started: datetime, t0: float, exc: Exception) -> JobResult:
+    def _job_failed(
+        self, job: Job, started: datetime, t0: float, exc: Exception, *, klass: str | None = None
+    ) -> JobResult:
         message = redact(str(exc))
-        klass = "budget" if isinstance(exc, BudgetExceeded) else error_class(exc)
+        if klass is None:
+            klass = "budget" if isinstance(exc, BudgetExceeded) else error_class(exc)
         self.sv.sink.write(
             self._job_record(
                 job,

@@ -89,10 +89,20 @@ def job_key(
 
 
 class PipelineRun:
-    def __init__(self, plan: Plan, services: Services, *, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        services: Services,
+        *,
+        run_id: str | None = None,
+        job_ids: Mapping[str, str] | None = None,
+    ) -> None:
         self.plan = plan
         self.sv = services
         self.run_id = run_id or new_id()
+        #: Step id -> the id its one job gets (a step without for_each has one job), so a
+        #: caller that answers before the job starts (the HTTP API's 202) can name it.
+        self.job_ids = dict(job_ids or {})
         self.outputs: dict[str, StepOutput] = {}
         self.step_status: dict[str, str] = {}
         self.done: dict[str, asyncio.Event] = {s.id: asyncio.Event() for s in plan.steps}
@@ -307,7 +317,7 @@ class PipelineRun:
         key = job_key(self.plan.pipeline.name, sp, prompt, params, inputs, index)
         job = Job(
             run_id=self.run_id,
-            job_id=new_id(),
+            job_id=(self.job_ids.get(sp.id) if index is None else None) or new_id(),
             plan=sp,
             prompt=prompt,
             params=params,
@@ -378,8 +388,16 @@ class Engine:
         if progress is not None:
             self.services.progress = progress
 
-    async def run(self, plan: Plan, *, run_id: str | None = None) -> RunResult:
-        return await PipelineRun(plan, self.services, run_id=run_id).execute()
+    async def run(
+        self, plan: Plan, *, run_id: str | None = None, job_ids: Mapping[str, str] | None = None
+    ) -> RunResult:
+        return await PipelineRun(plan, self.services, run_id=run_id, job_ids=job_ids).execute()
+
+    def cancel(self, run_id: str) -> None:
+        """Say that ``run_id`` is being cancelled on request (the caller then cancels the
+        task running it): its jobs are recorded as cancelled and its vendor tasks are
+        cancelled where the vendor allows it."""
+        self.services.cancelled_runs.add(run_id)
 
     async def aclose(self) -> None:
         if self.services.http is not None:

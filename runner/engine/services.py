@@ -215,6 +215,9 @@ class Services:
     #: idempotency key -> vendor task id of an accepted long-running job (resume).
     resume_tasks: dict[str, ResumeTask] = field(default_factory=dict)
     reuse: ReuseLookup | None = None
+    #: Runs a person cancelled (``Engine.cancel``): their vendor tasks are cancelled too,
+    #: where the vendor allows it, rather than left to run (and be paid for) unseen.
+    cancelled_runs: set[str] = field(default_factory=set)
     #: Who runs which idempotency key right now, across processes (one payment per job).
     claims: Claims | None = None
     #: Paid answers whose storage failed, kept for the next run with the same key.

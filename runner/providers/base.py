@@ -62,6 +62,10 @@ def _no_task_hook(task_id: str) -> None:
     return None
 
 
+def _never() -> bool:
+    return False
+
+
 async def _real_sleep(seconds: float) -> None:
     import asyncio
 
@@ -83,6 +87,10 @@ class CallContext:
     #: Poll interval for long-running jobs; tests set it near zero.
     poll_interval: float = 2.0
     sleep: Callable[[float], Awaitable[None]] = _real_sleep
+    #: True when the call is being cancelled because a person cancelled its job (not a
+    #: shutdown, after which a resumed run polls the task instead of paying again): a
+    #: long-running task is then cancelled at the vendor where the vendor allows it.
+    cancel_requested: Callable[[], bool] = _never
 
 
 #: The largest count of each kind one call can sanely report. A vendor value past its cap

@@ -40,3 +40,17 @@ LOCAL_MODELS: dict[str, tuple[str, ...]] = {
     "document": ("pdf", "docx"),
     "text": ("template",),
 }
+
+#: Where each vendor's API lives (exact hosts, or "*.suffix" for per-customer hosts such as
+#: Azure resources): the only places an account made over the HTTP API may send a
+#: vendor's standard key without accounts.yaml already doing so (runner.config.key_policy).
+OFFICIAL_HOSTS: dict[str, tuple[str, ...]] = {
+    "openai": ("api.openai.com",),
+    "azure": ("*.openai.azure.com", "*.cognitiveservices.azure.com", "*.services.ai.azure.com"),
+    "anthropic": ("api.anthropic.com",),
+    "google": ("generativelanguage.googleapis.com",),
+    "cohere": ("api.cohere.com", "api.cohere.ai"),
+    "elevenlabs": ("api.elevenlabs.io",),
+    "stability": ("api.stability.ai",),
+    "runway": ("api.dev.runwayml.com",),
+}

@@ -12,7 +12,9 @@ rate limited ("overloaded"); 408/409/5xx -> transient; other 4xx -> permanent, w
 
 from __future__ import annotations
 
+import asyncio
 import binascii
+import contextlib
 import json
 import math
 import time
@@ -412,6 +414,7 @@ async def poll_until_done(
     vendor: str,
     task_id: str,
     hint_s: Callable[[T], float | None] | None = None,
+    cancel: Callable[[], Awaitable[object]] | None = None,
 ) -> T:
     """Call ``fetch`` until ``is_done`` says so; sleep between polls with ``ctx.sleep``.
 
@@ -419,7 +422,30 @@ async def poll_until_done(
     to what is left of the deadline. Past the deadline — between polls, or with the last
     poll cut off by it (its HTTP timeout is what was left) — TransientError("poll_timeout")
     naming the task; the task id stays known (``on_task_created``), so a retry can resume it.
+
+    ``cancel`` stops the task at the vendor; it is called only when the caller is cancelled
+    because a person cancelled the job (``ctx.cancel_requested``), never on a shutdown.
     """
+    try:
+        return await _poll(fetch, is_done, ctx, deadline, vendor, task_id, hint_s)
+    except asyncio.CancelledError:
+        if cancel is not None and ctx.cancel_requested():
+            # Shielded and bounded: the job is going away either way; a vendor that does
+            # not answer in time only means the task runs out on its own.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(asyncio.wait_for(cancel(), timeout=10))
+        raise
+
+
+async def _poll(
+    fetch: Callable[[], Awaitable[T]],
+    is_done: Callable[[T], bool],
+    ctx: CallContext,
+    deadline: Deadline,
+    vendor: str,
+    task_id: str,
+    hint_s: Callable[[T], float | None] | None,
+) -> T:
     polls = 0
     while True:
         try:

@@ -96,6 +96,8 @@ class RunwayProvider:
             deadline=deadline,
             vendor=VENDOR,
             task_id=created,
+            # DELETE cancels a pending or running task (and deletes a finished one).
+            cancel=lambda: self._cancel(ctx, created),
         )
         if task.get("status") != "SUCCEEDED":
             raise task_failure(created, task)
@@ -133,6 +135,21 @@ class RunwayProvider:
         if not isinstance(payload, dict):
             raise ArtifactInvalid(f"{VENDOR}: {path} answered with a non-object JSON body")
         return payload
+
+    async def _cancel(self, ctx: CallContext, task_id: str) -> None:
+        """``DELETE /v1/tasks/{id}``: cancels a pending or running task (204, no body)."""
+        key = api_key(ctx, VENDOR)
+        client = require_client(ctx, VENDOR)
+        http_request = client.build_request(
+            "DELETE",
+            f"{base_url(ctx, self.default_base_url or '', VENDOR)}/v1/tasks/{task_id}",
+            headers={
+                "Authorization": f"Bearer {key}",
+                "X-Runway-Version": str(ctx.options.get("runway_version", API_VERSION)),
+            },
+            timeout=10.0,
+        )
+        await send(client, http_request, vendor=VENDOR, secrets=[key])
 
     async def _create(
         self, request: GenerationRequest, ctx: CallContext, deadline: Deadline

@@ -206,6 +206,35 @@ def _table(by: str, rows: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+def report_charts(timeseries: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The report's two SVG charts (``success``, ``cost``) from ``Queries.timeseries``:
+    also what the dashboard's statistics page shows."""
+    days = sorted({p["day"] for p in timeseries})
+    success = _series(
+        timeseries, lambda p: 100.0 * p["succeeded"] / p["attempts"] if p["attempts"] else None
+    )
+    cost = _series(timeseries, lambda p: p["cost_usd"])
+    cost_max = max((v for s in cost.values() for v in s.values()), default=0.0)
+    return {
+        "success": line_chart(
+            "Attempt success rate by provider, per UTC day",
+            days,
+            success,
+            unit="%",
+            y_max=100.0,
+            y_title="success rate",
+        ),
+        "cost": line_chart(
+            "Cost by provider, per UTC day",
+            days,
+            cost,
+            unit="$",
+            y_max=cost_max,
+            y_title="cost (USD)",
+        ),
+    }
+
+
 def render_report_html(
     *,
     by: str,
@@ -216,12 +245,7 @@ def render_report_html(
     source: str,
 ) -> str:
     """``rows`` from ``Queries.report``; ``timeseries`` from ``Queries.timeseries``."""
-    days = sorted({p["day"] for p in timeseries})
-    success = _series(
-        timeseries, lambda p: 100.0 * p["succeeded"] / p["attempts"] if p["attempts"] else None
-    )
-    cost = _series(timeseries, lambda p: p["cost_usd"])
-    cost_max = max((v for s in cost.values() for v in s.values()), default=0.0)
+    charts = report_charts(timeseries)
     window = f"since {since.isoformat()}" if since else "all time"
     label = _HEADINGS.get(by, by)
     return "\n".join(
@@ -239,24 +263,10 @@ def render_report_html(
             "<h2>Attempt success rate by provider</h2>",
             '<p class="note">Share of attempts that produced a valid artifact, per UTC day '
             "(skipped attempts left out). Hover a point for its value.</p>",
-            line_chart(
-                "Attempt success rate by provider, per UTC day",
-                days,
-                success,
-                unit="%",
-                y_max=100.0,
-                y_title="success rate",
-            ),
+            charts["success"],
             "<h2>Cost by provider</h2>",
             '<p class="note">USD per UTC day, attempts with a known price only.</p>',
-            line_chart(
-                "Cost by provider, per UTC day",
-                days,
-                cost,
-                unit="$",
-                y_max=cost_max,
-                y_title="cost (USD)",
-            ),
+            charts["cost"],
             "</body></html>",
         ]
     )

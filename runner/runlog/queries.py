@@ -43,6 +43,12 @@ class JobFilter:
     run: str | None = None
     since: datetime | None = None
     limit: int | None = 50
+    #: The provider that made the job's artifact (the winning candidate).
+    provider: str | None = None
+    #: Keyset paging: only jobs after this ``(started_at, job_id)`` in the list's order
+    #: (newest first), i.e. the last row of the previous page.
+    after: tuple[datetime, str] | None = None
+    error_class: str | None = None
 
 
 def _db_time(moment: datetime) -> datetime:
@@ -242,6 +248,8 @@ class Queries:
             ("status", f.status),
             ("media_type", f.media_type),
             ("preset", f.preset),
+            ("provider", f.provider),
+            ("error_class", f.error_class),
         ):
             if value is not None:
                 where.append(f"j.{column} = ?")
@@ -252,6 +260,10 @@ class Queries:
         if f.since is not None:
             where.append("j.started_at >= ?")
             params.append(_db_time(f.since))
+        if f.after is not None:
+            moment = _db_time(f.after[0])
+            where.append("(j.started_at < ? OR (j.started_at = ? AND j.job_id > ?))")
+            params += [moment, moment, f.after[1]]
         limit = ""
         if f.limit is not None:
             limit = "LIMIT ?"
@@ -314,6 +326,13 @@ class Queries:
             "SELECT * FROM artifacts WHERE job_id = ? ORDER BY created_at, artifact_id", [job_id]
         )
         return job
+
+    def artifact(self, uri: str) -> dict[str, Any] | None:
+        """The artifact stored at ``uri`` (the newest record of it), or None if unknown."""
+        rows = self._rows(
+            "SELECT * FROM artifacts WHERE uri = ? ORDER BY created_at DESC LIMIT 1", [uri]
+        )
+        return rows[0] if rows else None
 
     def report(self, by: str, since: datetime | None = None) -> list[dict[str, Any]]:
         """Success rate, attempts per success, latency and cost grouped ``by`` one dimension.

@@ -1,206 +1,126 @@
-"""The HTTP API and dashboard of the original system, on aiohttp.
+"""The aiohttp application: routes from one module per resource, middlewares, life cycle.
 
-Reads go to the run log in a worker thread (DuckDB is blocking); generation runs through
-the same engine as the CLI, so everything it does is in the run log too. It binds to
-127.0.0.1 by default: there is no authentication, so expose it only behind one.
-
-    GET  /                  dashboard: the HTML report (success rate and cost over time)
-    GET  /healthz           {"ok": true, "version": ...}
-    GET  /api/jobs          ?status=&media_type=&preset=&run=&since=&limit=
-    GET  /api/jobs/{id}     one job with its attempts, events and artifacts
-    GET  /api/report        ?by=preset|provider|model|account|media_type|day&since=
-    POST /api/generate      {"media_type", "prompt", "preset"?, "workflow"?, "max_attempts"?}
-    POST /api/runs          {"pipeline": NAME or path, "inputs": {...}}
+GET  /                              dashboard (login page without the cookie)
+GET  /healthz                       liveness, the only route without a token
+GET  /metrics                       Prometheus text format
+GET  /api/openapi.json              OpenAPI 3.1 of all of this
+POST /api/media/generate            one artifact, 202 at once        generate.py
+POST /api/media/runs                a project pipeline by name, 202  generate.py
+GET  /api/media/runs/{id}  POST .../cancel                           generate.py
+GET  /api/media/jobs[/{id}]  POST /api/media/jobs/{id}/cancel         jobs.py
+GET  /api/media/events              Server-Sent Events               events.py
+GET  /api/media/stats               report rows and charts           stats.py
+GET/POST /api/media/accounts                                         accounts.py
+GET/POST /api/media/presets  GET/PUT /api/media/presets/{name}       presets.py
+POST /api/media/init                default presets into the project presets.py
+GET  /api/media/{path}              an artifact's bytes              media.py
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from datetime import UTC, datetime
-from typing import Any
+import signal
+from collections import OrderedDict
+from collections.abc import Callable
 
 from aiohttp import web
 
 from runner import __version__
-from runner.config.project import Workspace, load_workspace
-from runner.engine.api import one_shot_plan, plan_pipeline, run_plan
-from runner.errors import ConfigError, MediamixError, UsageError, redact
-from runner.runlog.html_report import render_report_html
-from runner.runlog.queries import JobFilter
-from runner.runlog.since import parse_since
-from runner.runlog.store import RunLog
-
-REPORT_BY = ("preset", "provider", "model", "account", "media_type", "day")
-WORKSPACE = web.AppKey("workspace", Workspace)
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
-
-
-def _error(status: int, message: str, **extra: Any) -> web.Response:
-    return _json({"error": redact(message), **extra}, status=status)
-
-
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Our errors become JSON with a fitting status; nothing leaks a traceback."""
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except web.HTTPException:
-        raise
-    except ConfigError as exc:
-        return _error(400, "invalid configuration", problems=[str(d) for d in exc.diagnostics])
-    except UsageError as exc:
-        return _error(400, str(exc))
-    except MediamixError as exc:
-        return _error(500, str(exc))
-
-
-def _runlog(request: web.Request) -> RunLog:
-    return RunLog(request.app[WORKSPACE].project.runlog_dir)
-
-
-def _since(request: web.Request) -> datetime | None:
-    text = request.query.get("since")
-    return parse_since(text) if text else None
-
-
-async def dashboard(request: web.Request) -> web.Response:
-    log = _runlog(request)
-    by = request.query.get("by", "provider")
-    if by not in REPORT_BY:
-        raise UsageError(f"by must be one of {', '.join(REPORT_BY)}")
-    since = _since(request)
-
-    def build() -> str:
-        if not log.exists() and not log.pending_files():
-            rows: list[dict[str, Any]] = []
-            series: list[dict[str, Any]] = []
-        else:
-            with log.queries() as q:
-                rows, series = q.report(by, since), q.timeseries(since)
-        return render_report_html(
-            by=by,
-            rows=rows,
-            timeseries=series,
-            generated_at=datetime.now(UTC),
-            since=since,
-            source=str(log.db_path),
-        )
-
-    return web.Response(text=await asyncio.to_thread(build), content_type="text/html")
+from runner.engine.services import EngineOptions
+from runner.server import (
+    accounts,
+    dashboard,
+    events,
+    generate,
+    jobs,
+    logs,
+    media,
+    metrics,
+    openapi,
+    presets,
+    stats,
+)
+from runner.server.errors import errors_middleware, json_response
+from runner.server.security import security_middleware
+from runner.server.settings import ServeSettings, check_bind
+from runner.server.state import SERVICE, SETTINGS
+from runner.service.jobs import JobService
+from runner.service.workspace import WorkspaceSource
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return _json({"ok": True, "version": __version__})
+    return json_response({"ok": True, "version": __version__})
 
 
-async def list_jobs(request: web.Request) -> web.Response:
-    q = request.query
-    try:
-        limit = int(q.get("limit", "50"))
-    except ValueError as exc:
-        raise UsageError("limit must be a whole number") from exc
-    filters = JobFilter(
-        status=q.get("status"),
-        media_type=q.get("media_type"),
-        preset=q.get("preset"),
-        run=q.get("run"),
-        since=_since(request),
-        limit=limit,
+def make_app(settings: ServeSettings, *, options: EngineOptions | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[errors_middleware, security_middleware],
+        client_max_size=settings.max_body_bytes,
     )
-    log = _runlog(request)
-
-    def read() -> list[dict[str, Any]]:
-        if not log.exists() and not log.pending_files():
-            return []
-        with log.queries() as queries:
-            return queries.list_jobs(filters)
-
-    return _json({"jobs": await asyncio.to_thread(read)})
-
-
-async def show_job(request: web.Request) -> web.Response:
-    log = _runlog(request)
-    ref = request.match_info["job_id"]
-
-    def read() -> dict[str, Any]:
-        with log.queries() as queries:
-            return queries.job_detail(ref)
-
-    try:
-        return _json(await asyncio.to_thread(read))
-    except MediamixError as exc:
-        return _error(404, str(exc))
-
-
-async def report(request: web.Request) -> web.Response:
-    by = request.query.get("by", "preset")
-    if by not in REPORT_BY:
-        raise UsageError(f"by must be one of {', '.join(REPORT_BY)}")
-    log = _runlog(request)
-    since = _since(request)
-
-    def read() -> list[dict[str, Any]]:
-        if not log.exists() and not log.pending_files():
-            return []
-        with log.queries() as queries:
-            return queries.report(by, since)
-
-    return _json({"by": by, "rows": await asyncio.to_thread(read)})
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError("the request body must be JSON") from exc
-    if not isinstance(body, dict):
-        raise UsageError("the request body must be a JSON object")
-    return body
-
-
-async def generate(request: web.Request) -> web.Response:
-    body = await _body(request)
-    for name in ("media_type", "prompt"):
-        if not isinstance(body.get(name), str) or not body[name]:
-            raise UsageError(f"{name!r} is required (a string)")
-    ws = request.app[WORKSPACE]
-    plan = one_shot_plan(
-        ws,
-        media_type=body["media_type"],
-        prompt=body["prompt"],
-        preset=body.get("preset"),
-        workflow=body.get("workflow", "simple"),
-        max_attempts=body.get("max_attempts"),
+    app[SETTINGS] = settings
+    app[SERVICE] = JobService(
+        WorkspaceSource(settings.project), concurrency=settings.concurrency, options=options
     )
-    result = await run_plan(plan, ws)
-    return _json(result.as_dict(), status=200 if result.status == "succeeded" else 502)
-
-
-async def start_run(request: web.Request) -> web.Response:
-    body = await _body(request)
-    pipeline = body.get("pipeline")
-    inputs = body.get("inputs", {})
-    if not isinstance(pipeline, str) or not isinstance(inputs, dict):
-        raise UsageError("'pipeline' (a name or path) and 'inputs' (an object) are required")
-    ws = request.app[WORKSPACE]
-    plan = plan_pipeline(pipeline, ws, inputs)
-    result = await run_plan(plan, ws)
-    return _json(result.as_dict(), status=200 if result.status == "succeeded" else 502)
-
-
-def make_app(project: str | None = None) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware])
-    app[WORKSPACE] = load_workspace(project)
-    app.router.add_get("/", dashboard)
+    app[media.STORES] = {}
+    app[media.KNOWN] = OrderedDict()
+    app[events.STREAMS] = set()
+    app[accounts.WRITE_LOCK] = asyncio.Lock()
+    app[presets.WRITE_LOCK] = asyncio.Lock()
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/api/jobs", list_jobs)
-    app.router.add_get("/api/jobs/{job_id}", show_job)
-    app.router.add_get("/api/report", report)
-    app.router.add_post("/api/generate", generate)
-    app.router.add_post("/api/runs", start_run)
+    for module in (dashboard, metrics, openapi, generate, jobs, events, stats, accounts, presets):
+        app.router.add_routes(module.routes())
+    app.router.add_routes(media.routes())  # last: its {path} would match the others
+    app.on_startup.append(_start_service)
+    app.on_shutdown.append(events.close_streams)
+    app.on_cleanup.append(_stop_service)
     return app
+
+
+async def _start_service(app: web.Application) -> None:
+    await app[SERVICE].start()
+
+
+async def _stop_service(app: web.Application) -> None:
+    await app[SERVICE].close()
+
+
+async def serve(
+    settings: ServeSettings,
+    *,
+    on_ready: Callable[[str], None],
+    report: logs.Report,
+    options: EngineOptions | None = None,
+) -> None:
+    """Listen until SIGINT/SIGTERM; ``on_ready(base_url)`` once the socket is bound."""
+    check_bind(settings.host, settings.token_from_env)
+    logs.install(report)
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(logs.loop_exception_handler(report))
+    app = make_app(settings, options=options)
+    runner = web.AppRunner(
+        app,
+        access_log=None,  # request lines would carry ?token=...; nothing is logged per request
+        handle_signals=False,
+        # A connection must send a whole request head within this time (slow clients).
+        keepalive_timeout=settings.header_timeout_s,
+        handler_cancellation=True,
+        shutdown_timeout=5.0,
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port, backlog=512)
+        try:
+            await site.start()
+        except OSError as exc:
+            from runner.errors import UsageError
+
+            raise UsageError(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+            ) from exc
+        on_ready(settings.base_url())
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -175,6 +175,22 @@ class S3Backend:
             target=uri,
         )
 
+    async def signed_url(self, uri: str, expires_s: int) -> str:
+        """A presigned GET URL for the object, valid ``expires_s`` seconds."""
+        bucket, key = self._split(uri)
+
+        async def sign() -> str:
+            url: str = await self._fs.s3.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
+            )
+            return url
+
+        async def signed() -> str:
+            await self._fs.set_session()
+            return await sign()
+
+        return await self._call(signed, action="sign", target=uri)
+
     async def _call(self, make: Callable[[], Awaitable[T]], *, action: str, target: str) -> T:
         """Run an s3fs coroutine on fsspec's loop; translate its errors at this edge."""
 

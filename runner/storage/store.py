@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from runner.config.model import StorageSpec
 from runner.errors import StorageError
@@ -45,6 +45,11 @@ class ArtifactStore:
     @property
     def root_uri(self) -> str:
         return self._backend.root_uri
+
+    @property
+    def local_root(self) -> Path | None:
+        """The folder artifacts are stored in, on local storage (None on S3)."""
+        return self._backend.root if isinstance(self._backend, LocalBackend) else None
 
     @property
     def is_local(self) -> bool:
@@ -145,6 +150,27 @@ class ArtifactStore:
         if self._public_base is None:
             return None
         return f"{self._public_base}/{quote(key, safe='/')}"
+
+    def uri_for(self, key: str) -> str:
+        """Where ``key`` is (or would be) stored; refuses keys that leave the root."""
+        return self._backend.uri_for(check_key(key))
+
+    def key_of(self, uri: str) -> str | None:
+        """The key of one of this store's URIs (None for a URI of another store)."""
+        root = self.root_uri.rstrip("/") + "/"
+        if not uri.startswith(root):
+            return None
+        key = unquote(uri.removeprefix(root)) if self.is_local else uri.removeprefix(root)
+        try:
+            return check_key(key)
+        except StorageError:
+            return None
+
+    async def signed_url(self, uri: str, *, expires_s: int = 900) -> str | None:
+        """A short-lived URL a browser can fetch the object from (remote storage only)."""
+        if isinstance(self._backend, LocalBackend):
+            return None
+        return await self._backend.signed_url(uri, expires_s)
 
     async def exists(self, uri: str) -> bool:
         if await self._backend.exists(uri):

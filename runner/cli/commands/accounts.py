@@ -3,41 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import click
 
 from runner.config.accounts_file import add_account
 from runner.config.project import ACCOUNTS_FILE, load_workspace
-from runner.errors import RunLogError
+from runner.engine.account_overview import account_overview
 from runner.providers.registry import provider_names
-
-
-def _health(runlog_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    from runner.runlog.store import RunLog
-
-    log = RunLog(runlog_dir)
-    if not log.exists() and not log.pending_files():
-        return {}
-    try:
-        with log.queries() as q:
-            return {(r["provider"], r["account"]): r for r in q.account_stats()}
-    except RunLogError:
-        return {}
-
-
-def _status(configured: str, health: dict[str, Any], now: datetime) -> str:
-    """inactive (by config); rate_limited while a vendor's Retry-After lasts; else what
-    the last attempt on the account says."""
-    if configured == "inactive":
-        return "inactive"
-    cooldown_until = health.get("cooldown_until")
-    if cooldown_until is not None and cooldown_until > now:
-        return "rate_limited"
-    return "error" if health.get("last_status") == "failed" else "active"
 
 
 @click.group("accounts", invoke_without_command=True)
@@ -52,31 +24,11 @@ def accounts_cmd(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     ws = load_workspace(ctx.obj.get("project"))
-    health = _health(ws.project.runlog_dir)
-    now = datetime.now(UTC)
-    rows = []
-    for account in ws.accounts:
-        h = health.get((account.provider, account.name), {})
-        key_state = (
-            "no key needed"
-            if not account.api_key_env
-            else ("key set" if os.environ.get(account.api_key_env) else "key MISSING")
-        )
-        rows.append(
-            {
-                "name": account.name,
-                "provider": account.provider,
-                "api_key_env": account.api_key_env,
-                "key": key_state,
-                "status": _status(account.status, h, now),
-                "rpm": account.rpm,
-                "max_concurrency": account.max_concurrency,
-                "successes": int(h.get("successes") or 0),
-                "failures": int(h.get("failures") or 0),
-                "rate_limited": int(h.get("rate_limited") or 0),
-                "cost_usd": h.get("cost_usd"),
-            }
-        )
+    stable = (
+        "name", "provider", "api_key_env", "key", "status", "rpm", "max_concurrency",
+        "successes", "failures", "rate_limited", "cost_usd",
+    )  # fmt: skip
+    rows = [{k: row[k] for k in stable} for row in account_overview(ws)]
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return

@@ -11,6 +11,7 @@ from runner.cli.notices import warn_about_keys
 from runner.cli.progress import ProgressPrinter
 from runner.cli.render import exit_code_for, print_plan, print_result
 from runner.cli.signals import grace_option, stop_signals
+from runner.config.limits import MAX_ATTEMPTS_MAX, MAX_ATTEMPTS_MIN, WORKFLOWS, prompt_problem
 from runner.engine.api import load, one_shot_plan, run_plan
 from runner.engine.dryrun import describe_plan
 from runner.engine.results import RunResult
@@ -31,12 +32,16 @@ from runner.providers.base import MEDIA_TYPES
 @click.option("--preset", help="Preset to use (default: the best preset of the media type).")
 @click.option(
     "--workflow",
-    type=click.Choice(["simple", "adaptive"]),
+    type=click.Choice(WORKFLOWS),
     default="simple",
     show_default=True,
     help="simple: fallback in order; adaptive: learn from history.",
 )
-@click.option("--max-attempts", type=click.IntRange(1, 20), help="Attempts per candidate.")
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(MAX_ATTEMPTS_MIN, MAX_ATTEMPTS_MAX),
+    help="Attempts per candidate.",
+)
 @click.option("--seed", type=int, help="Seed for weighted/adaptive choices.")
 @click.option("--max-cost", type=click.FloatRange(0), help="Stop before spending more USD.")
 @click.option("--dry-run", is_flag=True, help="Show the candidates in order; call nothing.")
@@ -76,6 +81,9 @@ def generate_cmd(
     The same request a second time hands back the first one's file (nothing is called
     or paid) while that file exists; --no-reuse makes a new one.
     """
+    problem = prompt_problem(prompt)
+    if problem is not None:
+        raise click.BadParameter(f"the prompt {problem}", param_hint="'-p' / '--prompt'")
     ws = load(ctx.obj.get("project"))
     warn_about_keys(ws)
     plan = one_shot_plan(
