@@ -60,10 +60,15 @@ def test_a_runaway_render_stops_at_the_time_bound(source: str) -> None:
     with pytest.raises(TemplateError) as caught:
         render(source, {}, step="outline", limits=FAST)
     assert time.monotonic() - started < 5
-    assert str(caught.value) == (
+    timed_out = (
         "step 'outline': prompt template stopped after 0.3s "
         "(limits.template_seconds in mediamix.yaml)"
     )
+    if source == RUNAWAY["nested loops"]:
+        # It prints as it loops: on a fast machine the size bound may come first.
+        assert str(caught.value) == timed_out or "the rendered text of" in str(caught.value)
+    else:
+        assert str(caught.value) == timed_out
 
 
 @pytest.mark.parametrize(("source", "said"), HUGE.values(), ids=HUGE.keys())
