@@ -368,7 +368,9 @@ class CandidateRunner:
                 retry_after=getattr(exc, "retry_after", None),
                 error=redact(str(exc)),
             )
-            if isinstance(exc, UnavailableError | BudgetExceeded | StorageError | DispatchStopped):
+            if isinstance(
+                exc, UnavailableError | BudgetExceeded | StorageError | DispatchStopped
+            ):
                 raise
             if isinstance(exc, ProviderError | ArtifactInvalid):
                 job.failures.append(f"{spec.label}: {error_class(exc)}: {redact(str(exc))}")

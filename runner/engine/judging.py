@@ -19,35 +19,19 @@ Outcomes:
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
-
-from runner import pricing
 from runner.config.model import Judge, ModelSpec, RetrySpec
+from runner.engine.judge_calls import JudgeCalls, error_kind
 from runner.engine.services import Progress, Services
 from runner.errors import (
     BudgetExceeded,
-    CredentialsError,
     DispatchStopped,
     JudgeFailed,
     JudgeRejected,
-    MediamixError,
-    PermanentError,
     ProviderError,
-    RateLimitedError,
-    TransientError,
     UnavailableError,
     redact,
 )
@@ -63,19 +47,10 @@ from runner.judge import (
     transcript_exhibit,
     transcription_request,
 )
-from runner.providers.base import CallContext, GenerationRequest, GenerationResult, Usage
+from runner.providers.base import Usage
 from runner.providers.registry import get_provider
 from runner.runlog.records import JudgementRecord, new_id, utcnow
 from runner.validation import ArtifactFacts
-
-T = TypeVar("T")
-
-#: Failures worth asking the judge again for (within the step's max_attempts).
-_RETRYABLE = (TransientError, RateLimitedError, CredentialsError, VerdictError)
-
-
-def _kind(exc: BaseException | None) -> str:
-    return str(getattr(exc, "kind", None) or type(exc).__name__)
 
 
 @dataclass(frozen=True)
@@ -106,10 +81,13 @@ class ArtifactJudge:
         self.job_id = job.job_id
         self.step_id = job.step_id
         self.media_type = job.media_type
-        self.deadline = job.deadline
-        #: Costs of this judgement's calls (None: a call whose price is unknown).
-        self._spent: list[float | None] = []
-        self._account: str | None = None
+        self.calls = JudgeCalls(
+            services,
+            deadline=job.deadline,
+            retry=job.retry,
+            paid=job.paid,
+            on_retry=lambda message: self._retrying(message),
+        )
         self._transcribed_by: str | None = None
 
     # -- the hook -------------------------------------------------------------------------
@@ -198,7 +176,7 @@ class ArtifactJudge:
             raise ExhibitError("judging audio needs a transcribe model and an audio file")
         provider_name, model, account = transcriber
         request = transcription_request(model, path, facts.mime, timeout=self.judge.timeout_s)
-        transcript = await self._call(
+        transcript = await self.calls.call(
             provider_name,
             model,
             account,
@@ -213,7 +191,7 @@ class ArtifactJudge:
 
     async def _ask(self, exhibit: Exhibit) -> Verdict:
         request = judge_request(self.judge, self.job.rubric, exhibit, self.job.prompt)
-        return await self._call(
+        return await self.calls.call(
             self.judge.provider,
             self.judge.model,
             self.judge.account,
@@ -223,143 +201,6 @@ class ArtifactJudge:
             estimate=estimated_usage(request),
             seconds=None,
         )
-
-    # -- calls, the way generation calls are made ------------------------------------------
-
-    async def _call(
-        self,
-        provider_name: str,
-        model: str,
-        account: str | None,
-        request: GenerationRequest,
-        *,
-        transcribe: bool,
-        read: Callable[[GenerationResult], T],
-        estimate: Usage,
-        seconds: float | None,
-    ) -> T:
-        def once() -> Awaitable[GenerationResult]:
-            return self._once(provider_name, model, account, request, transcribe, estimate, seconds)
-
-        try:
-            # Most judge calls answer at once: only a failure pays for a retry loop.
-            return read(await once())
-        except _RETRYABLE as exc:
-            first: Exception = exc
-        r = self.job.retry
-        retrying = AsyncRetrying(
-            stop=self._stop,
-            wait=wait_exponential_jitter(
-                initial=r.initial_backoff_s,
-                max=r.max_backoff_s,
-                exp_base=r.multiplier,
-                jitter=r.jitter_s,
-            ),
-            retry=retry_if_exception(lambda e: isinstance(e, _RETRYABLE)),
-            sleep=_no_sleep if self.sv.options.no_wait else asyncio.sleep,
-            before_sleep=lambda state: self._retrying(state, f"{provider_name}/{model}"),
-            reraise=True,
-        )
-        replay: Exception | None = first  # tenacity's attempt 1, judged like the rest
-        async for attempt in retrying:
-            with attempt:
-                if replay is not None:
-                    failure, replay = replay, None
-                    raise failure
-                # Read inside the retry: an answer that is not a score is asked again.
-                return read(await once())
-        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
-
-    def _stop(self, state: RetryCallState) -> bool:
-        if stop_after_attempt(self.job.retry.max_attempts)(state):
-            return True
-        return self.deadline is not None and time.monotonic() >= self.deadline
-
-    async def _once(
-        self,
-        provider_name: str,
-        model: str,
-        account: str | None,
-        request: GenerationRequest,
-        transcribe: bool,
-        estimate: Usage,
-        seconds: float | None,
-    ) -> GenerationResult:
-        sv = self.sv
-        provider = get_provider(provider_name)
-        label = f"{provider_name}/{model}"
-        sv.may_dispatch()
-        lease = await sv.pool.acquire(
-            provider_name,
-            model,
-            account=account,
-            needs_key=provider.needs_key,
-            tokens=(estimate.input_tokens or 0) + (estimate.output_tokens or 0),
-            deadline=self.deadline,
-        )
-        prices = lease.account.prices or None
-        try:
-            sv.may_dispatch()
-            reserved = sv.budget.reserve(
-                pricing.cost_usd(provider_name, model, estimate, {}, prices)
-            )
-        except (BudgetExceeded, DispatchStopped):
-            lease.release("unused")
-            raise
-        try:
-            ctx = CallContext(
-                http=await sv.http_client() if provider.uses_http else None,
-                api_key=lease.api_key,
-                base_url=lease.account.base_url or provider.default_base_url,
-                account=lease.name,
-                options=lease.account.options,
-                poll_interval=sv.options.poll_interval_s,
-            )
-            call = provider.transcribe if transcribe else provider.generate  # type: ignore[attr-defined]
-            try:
-                async with asyncio.timeout(request.timeout + 30.0):
-                    result: GenerationResult = await call(request, ctx)
-            except TimeoutError as exc:
-                raise TransientError(
-                    f"{label} did not answer within {request.timeout:.0f}s"
-                ) from exc
-            except (MediamixError, asyncio.CancelledError):
-                raise
-            except Exception as exc:  # an adapter bug must not take the run down
-                raise PermanentError(
-                    f"{label} failed unexpectedly: {type(exc).__name__}: {exc}"
-                ) from exc
-        except BaseException as exc:
-            sv.budget.settle(reserved, 0.0)
-            lease.release(
-                "rate_limited"
-                if isinstance(exc, RateLimitedError)
-                else "credentials"
-                if isinstance(exc, CredentialsError)
-                else "failure",
-                retry_after=getattr(exc, "retry_after", None),
-                error=redact(str(exc)),
-            )
-            raise
-        usage = result.usage
-        if transcribe and not usage.as_dict() and seconds:
-            usage = Usage(seconds=seconds)  # a server that reports no usage: bill the clip
-        cost = pricing.cost_usd(provider_name, model, usage, request.params, prices)
-        sv.budget.settle(reserved, cost)
-        tokens = (usage.input_tokens or 0) + (usage.output_tokens or 0)
-        lease.release("success", cost_usd=cost, tokens=tokens or None)
-        self._spent.append(cost)
-        if cost is not None:
-            self.job.paid.append(cost)
-        if not transcribe:
-            self._account = lease.name
-        return result
-
-    def _retrying(self, state: RetryCallState, label: str) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        message = redact(f"retrying judge call {label} after {_kind(exc)}: {exc}")
-        self._event("judge_retry", message, None)
-        self.sv.progress(Progress("waiting", self.step_id, self.job_id, message))
 
     # -- verdicts --------------------------------------------------------------------------
 
@@ -403,7 +244,7 @@ class ArtifactJudge:
     ) -> None:
         """Record a judge that could not score; raise JudgeFailed unless the policy keeps."""
         judge = self.judge
-        why = redact(f"{_kind(exc)}: {exc}")[:1000]
+        why = redact(f"{error_kind(exc)}: {exc}")[:1000]
         self._record(attempt_id, facts, t0, "failed", None, why)
         keep = judge.on_judge_error == "keep"
         then = "kept unjudged" if keep else "rejected (on_judge_error: reject)"
@@ -424,7 +265,7 @@ class ArtifactJudge:
         score: float | None,
         reason: str | None,
     ) -> None:
-        known = [c for c in self._spent if c is not None]
+        known = [c for c in self.calls.spent if c is not None]
         self.sv.sink.write(
             JudgementRecord(
                 judgement_id=new_id(),
@@ -435,7 +276,7 @@ class ArtifactJudge:
                 judged_at=utcnow(),
                 judge_provider=self.judge.provider,
                 judge_model=self.judge.model,
-                judge_account=self._account,
+                judge_account=self.calls.account,
                 verdict=verdict,  # type: ignore[arg-type]
                 score=score,
                 min_score=self.judge.min_score,
@@ -445,6 +286,10 @@ class ArtifactJudge:
                 transcribed_by=self._transcribed_by,
             )
         )
+
+    def _retrying(self, message: str) -> None:
+        self._event("judge_retry", message, None)
+        self.sv.progress(Progress("waiting", self.step_id, self.job_id, message))
 
     def _event(self, kind: str, message: str, attempt_id: str | None, **data: object) -> None:
         self.sv.event(
@@ -456,7 +301,3 @@ class ArtifactJudge:
             judge=self.judge.label,
             **data,
         )
-
-
-async def _no_sleep(seconds: float) -> None:
-    await asyncio.sleep(0)
