@@ -13,7 +13,7 @@ call per job carrying the picture (base64 in JSON: ~0.45 ms of the judge's share
 
 CPU seconds on this shared VM swing by a third between runs; the noise-free count is
 ``python -m tests.benchmarks.instructions image`` against ``... judged`` (measured:
-10.9 M and 15.3 M instructions per job, so the judge adds 40%).
+11.4 M and 15.8 M instructions per job, so the judge adds 38%).
 """
 
 from __future__ import annotations
