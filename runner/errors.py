@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
+from urllib.parse import quote, quote_plus
 
 ErrorKind = Literal[
     "transient", "rate_limited", "permanent", "credentials", "unavailable", "invalid_artifact"
@@ -203,14 +204,29 @@ class SecretRedactor:
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
+        self._ordered: tuple[str, ...] = ()
+        #: Values given to add(), as given.
+        self._added: set[str] = set()
 
     def add(self, secret: str | None) -> None:
+        """Remember ``secret`` in every form a request may carry it, and so a vendor may
+        echo it: as read, trimmed (keys are sent trimmed) and percent-encoded (a key with
+        ``+`` or ``/`` in a query string or form). No adapter sends a key base64-encoded
+        (no Basic auth), so that form is not needed."""
+        if not secret or secret in self._added:
+            return  # every request registers its key: the second time costs a set lookup
+        self._added.add(secret)
+        trimmed = secret.strip()
+        forms = {secret, trimmed, quote(trimmed, safe=""), quote_plus(trimmed)}
         # Very short values would blank out ordinary words; real keys are long.
-        if secret and len(secret) >= 6:
-            self._secrets.add(secret)
+        new = {form for form in forms if len(form) >= 6} - self._secrets
+        if new:
+            self._secrets |= new
+            # Longest first: a form that contains another is blanked whole, not in part.
+            self._ordered = tuple(sorted(self._secrets, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
+        for secret in self._ordered:
             if secret in text:
                 text = text.replace(secret, "[REDACTED]")
         return text

@@ -11,6 +11,7 @@ Models match exactly, else by the longest table name that prefixes a dated varia
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -207,36 +208,56 @@ def cost_usd(
     price = price_for(provider, model, overrides)
     if price is None:
         return None
+    # Usage checks its fields when made; these guard against one changed afterwards, so
+    # a cost is never computed from a string or a non-finite number.
+    input_tokens, output_tokens = _count(usage.input_tokens), _count(usage.output_tokens)
+    images, seconds, characters = (
+        _count(usage.images),
+        _count(usage.seconds),
+        _count(usage.characters),
+    )
     total = 0.0
     priced = False
-    has_tokens = usage.input_tokens is not None or usage.output_tokens is not None
+    has_tokens = input_tokens is not None or output_tokens is not None
     if has_tokens and (price.input_per_1m is not None or price.output_per_1m is not None):
-        total += (usage.input_tokens or 0) * (price.input_per_1m or 0.0) / 1e6
-        total += (usage.output_tokens or 0) * (price.output_per_1m or 0.0) / 1e6
+        total += (input_tokens or 0) * (price.input_per_1m or 0.0) / 1e6
+        total += (output_tokens or 0) * (price.output_per_1m or 0.0) / 1e6
         priced = True
-    elif usage.images is not None and (each := _image_price(price, params)) is not None:
-        total += usage.images * each
+    elif images is not None and (each := _image_price(price, params)) is not None:
+        total += images * each
         priced = True
-    if usage.seconds is not None and price.per_second is not None:
-        total += usage.seconds * price.per_second
+    if seconds is not None and price.per_second is not None:
+        total += seconds * price.per_second
         priced = True
-    if usage.characters is not None and price.per_1m_chars is not None:
-        total += usage.characters * price.per_1m_chars / 1e6
+    if characters is not None and price.per_1m_chars is not None:
+        total += characters * price.per_1m_chars / 1e6
         priced = True
-    elif usage.characters is not None and price.per_1k_chars is not None:
-        total += usage.characters * price.per_1k_chars / 1e3
+    elif characters is not None and price.per_1k_chars is not None:
+        total += characters * price.per_1k_chars / 1e3
         priced = True
-    return round(total, 8) if priced else None
+    if not priced or not math.isfinite(total):
+        return None
+    return round(total, 8)
+
+
+def _count(value: object) -> float | None:
+    """A usage figure fit to price: a finite, non-negative int or float (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value) if abs(value) < 1e300 else math.inf
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def _first_number(params: Mapping[str, Any], *names: str) -> float | None:
     for name in names:
         value = params.get(name)
         try:
-            if value is not None:
-                return float(value)
-        except (TypeError, ValueError):
+            number = float(value) if value is not None else None
+        except (TypeError, ValueError, OverflowError):
             continue
+        # inf or nan would end in int(inf) (an OverflowError) or a nan budget.
+        if number is not None and math.isfinite(number) and number >= 0:
+            return number
     return None
 
 

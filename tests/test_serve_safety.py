@@ -113,7 +113,7 @@ def test_a_bug_in_a_handler_is_a_500_with_an_id_and_a_crash_log(
     assert status == 500
     assert set(body) == {"error", "id"} and "crash log" in body["error"]
     assert "Traceback" not in json.dumps(body) and "KeyError" not in json.dumps(body)
-    log = (tmp_path / "state" / "mediamix-crash.log").read_text()
+    log = (tmp_path / "state" / "crash.log").read_text()
     assert f"crash {body['id']}" in log and "KeyError" in log
 
 

@@ -190,7 +190,12 @@ def mp3_of(tmp_path: Path, wav_data: bytes) -> bytes:
         ),
         ("blank.docx", "document", lambda: docx_bytes(), "DOCX has no text and no pictures"),
         ("empty.txt", "text", lambda: b"", "file is empty (0 bytes)"),
-        ("space.txt", "text", lambda: b"  \n\t \n", "text is only whitespace"),
+        (
+            "space.txt",
+            "text",
+            lambda: b"  \n\t \n",
+            "empty text: only whitespace or invisible characters",
+        ),
         ("latin1.txt", "text", lambda: "café".encode("latin-1"), "not a recognised format"),
     ],
 )

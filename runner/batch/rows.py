@@ -21,11 +21,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from runner.config.input_values import MAX_DEPTH, shown
 from runner.config.model import InputSpec, Pipeline
 from runner.engine.plan import coerce_input, resolve_inputs
 from runner.errors import UsageError
 
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
+
+#: Far above MAX_TEXT_CHARS: a longer cell is read, then refused as a bad row.
+_CSV_FIELD_LIMIT = 1 << 30
 
 #: The JSON types each declared input type accepts (bool is not a number here).
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -128,6 +132,12 @@ def _jsonl(text: str, shown: str) -> _Raw:
         except json.JSONDecodeError as exc:
             yield line, BadRow(shown, line, f"invalid JSON: {exc.msg} (column {exc.colno})")
             continue
+        except RecursionError:
+            yield line, BadRow(shown, line, f"JSON nested too deeply (at most {MAX_DEPTH} levels)")
+            continue
+        except ValueError as exc:  # e.g. a number of more than 4,300 digits
+            yield line, BadRow(shown, line, f"invalid JSON: {exc}"[:300])
+            continue
         if not isinstance(value, dict):
             kind = type(value).__name__
             yield line, BadRow(shown, line, f"expected a JSON object of inputs, got {kind}")
@@ -136,7 +146,19 @@ def _jsonl(text: str, shown: str) -> _Raw:
 
 
 def _csv(text: str, shown: str, pipeline: Pipeline) -> _Raw:
+    # The csv module's own cap (128 KiB a cell) would end the whole file with an error;
+    # cells are held to MAX_TEXT_CHARS as inputs, one bad row at a time, instead.
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
     reader = csv.reader(text.splitlines(keepends=True))
+    try:
+        yield from _csv_records(reader, shown, pipeline)
+    except csv.Error as exc:
+        # The reader cannot go on after a malformed record (e.g. a NUL byte).
+        raise UsageError(f"{shown}:{reader.line_num}: not valid CSV: {exc}") from exc
+
+
+def _csv_records(reader: Any, shown: str, pipeline: Pipeline) -> _Raw:
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):
         raise UsageError(f"{shown}:1: a CSV inputs file needs a header row of input names")
@@ -177,7 +199,7 @@ def _coerce(given: dict[str, Any], specs: dict[str, InputSpec], pipeline: str) -
         accepted = _JSON_TYPES.get(spec.type, (object,))
         if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
             raise UsageError(
-                f"input {name!r} expects a {spec.type}, got {type(value).__name__} {value!r}"
+                f"input {name!r} expects a {spec.type}, got {type(value).__name__} {shown(value)}"
             )
         out[name] = value
     # Checked here too so the message does not suggest -i, which a batch row cannot use.

@@ -2,7 +2,9 @@
 
 Known errors (MediamixError) print one clear message and exit 1 (2 for configuration
 and usage problems); Ctrl-C exits 130; anything else is a bug: exit 3, with the
-traceback written to a log file whose path is printed.
+traceback appended to ``crash.log`` in the state dir (MEDIAMIX_STATE_DIR, else the
+project's ``.mediamix/``; with no project, a new private file in the temporary folder),
+whose path is printed.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import signal
 import sys
 import traceback
+from datetime import UTC, datetime
 from typing import NoReturn
 
 import click
 
-from runner.crashlog import crash_log_path
+from runner import __version__
+from runner.crashlog import write_crash_log
 from runner.errors import ConfigError, MediamixError, redact
 
 EXIT_OK = 0
@@ -31,6 +35,17 @@ class Terminated(BaseException):
 
 def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated
+
+
+def _project_option(argv: list[str]) -> str | None:
+    """The ``-C``/``--project`` value in ``argv``, if any (the group's option, read here
+    because the command that crashed may never have parsed it)."""
+    for i, arg in enumerate(argv):
+        if arg in ("-C", "--project") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--project="):
+            return arg.partition("=")[2]
+    return None
 
 
 def report_error(exc: MediamixError) -> int:
@@ -69,9 +84,10 @@ def run_guarded(cli: click.Command, argv: list[str]) -> NoReturn:
     except BrokenPipeError:
         code = EXIT_FAILED
     except Exception:
-        path = crash_log_path()
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(redact(traceback.format_exc()))
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        header = f"--- {stamp} mediamix {__version__} ---\n"
+        text = header + redact(traceback.format_exc())
+        path = write_crash_log(text, _project_option(argv))
         click.echo(
             f"mediamix: internal error (a bug); details written to {path}. "
             "Please report it with that file.",

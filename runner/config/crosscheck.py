@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from runner.config.model import ModelSpec, Pipeline, Preset, Step
+from runner.config.output_paths import template_diagnostics
 from runner.config.project import Workspace
 from runner.config.schema_check import did_you_mean
 from runner.config.template_refs import (
@@ -257,8 +258,14 @@ def check_pipeline(pipeline: Pipeline, doc: YamlDocument, ws: Workspace) -> list
         else:
             index_of[step.id] = i
 
+    if pipeline.output is not None:
+        out += template_diagnostics(pipeline.output, doc, ("output",))
     for i, step in enumerate(pipeline.steps):
         here = ("steps", i)
+        if step.output is not None:
+            out += template_diagnostics(
+                step.output, doc, (*here, "output"), for_each=step.for_each is not None
+            )
         # Which preset / models, and do their media types agree?
         if step.preset:
             preset = ws.presets.get(step.preset)

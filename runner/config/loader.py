@@ -19,6 +19,7 @@ from runner.config.model import (
     RetrySpec,
     Step,
     StorageSpec,
+    TemplateLimits,
 )
 from runner.config.schema_check import schema_diagnostics
 from runner.config.yamlsource import YamlDocument, load_yaml
@@ -201,7 +202,17 @@ def project_from(data: Mapping[str, Any] | None, *, root: Path, source: Path | N
         concurrency=int(data.get("concurrency", defaults.concurrency)),
         max_cost_usd=(data.get("budget") or {}).get("max_cost_usd"),
         output_template=data.get("output", defaults.output_template),
+        template_limits=_template_limits(data.get("limits")),
         source=source,
+    )
+
+
+def _template_limits(raw: Mapping[str, Any] | None) -> TemplateLimits:
+    defaults = TemplateLimits()
+    raw = raw or {}
+    return TemplateLimits(
+        seconds=float(raw.get("template_seconds", defaults.seconds)),
+        output_chars=int(raw.get("template_output_chars", defaults.output_chars)),
     )
 
 

@@ -152,6 +152,17 @@ class StorageSpec:
 
 
 @dataclass(frozen=True)
+class TemplateLimits:
+    """How far one template render may go (``limits:`` in mediamix.yaml). Past either
+    bound the render stops and the step fails with an error naming it."""
+
+    #: Wall-clock seconds one render (a prompt, a param, a when or for_each) may take.
+    seconds: float = 2.0
+    #: Characters one render may produce, and the largest string or list it may build.
+    output_chars: int = 4 << 20
+
+
+@dataclass(frozen=True)
 class Project:
     root: Path
     storage: StorageSpec = field(default_factory=StorageSpec)
@@ -159,6 +170,7 @@ class Project:
     concurrency: int = 8
     max_cost_usd: float | None = None
     output_template: str = "{run_id}/{step_id}{item_suffix}.{ext}"
+    template_limits: TemplateLimits = field(default_factory=TemplateLimits)
     source: Path | None = None
 
     @property

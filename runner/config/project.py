@@ -13,6 +13,7 @@ from pathlib import Path
 
 from runner.config.loader import Loaded, load_accounts, load_preset, load_project_file
 from runner.config.model import Account, Preset, Project
+from runner.config.output_paths import template_diagnostics
 from runner.config.resources import data_dir
 from runner.config.yamlsource import YamlDocument
 from runner.errors import ConfigError, Diagnostic
@@ -99,7 +100,12 @@ def load_workspace_lenient(
     project_path = root / PROJECT_FILE
     if project_path.is_file():
         try:
-            project = load_project_file(project_path).value
+            loaded_project = load_project_file(project_path)
+            project = loaded_project.value
+            if loaded_project.doc.data and "output" in loaded_project.doc.data:
+                problems += template_diagnostics(
+                    project.output_template, loaded_project.doc, ("output",)
+                )
         except ConfigError as exc:
             problems += exc.diagnostics
     ws = Workspace(project=project)

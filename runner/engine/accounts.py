@@ -117,6 +117,25 @@ class Lease:
             self._pool._release(self, outcome, retry_after, cost_usd, tokens, error)
 
 
+def read_key(variable: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The key in ``variable``, trimmed (a .env line often ends in a space, and HTTP sends
+    header values trimmed anyway), with every form registered with the redactor."""
+    raw = (os.environ if env is None else env).get(variable)
+    REDACTOR.add(raw)
+    return (raw.strip() or None) if raw else None
+
+
+def untrimmed_keys(accounts: Sequence[Account], env: Mapping[str, str] | None = None) -> list[str]:
+    """One warning per key variable whose value has whitespace around it (never the value)."""
+    source = os.environ if env is None else env
+    names = sorted({a.api_key_env for a in accounts if a.api_key_env})
+    return [
+        f"{name} has spaces or a line break around its value; mediamix uses it trimmed"
+        for name in names
+        if (value := source.get(name)) and value != value.strip()
+    ]
+
+
 class AccountPool:
     """Chooses an account per request and keeps each within its limits."""
 
@@ -169,9 +188,7 @@ class AccountPool:
     def _key_for(self, account: Account) -> str | None:
         if not account.api_key_env:
             return None
-        value = self._env.get(account.api_key_env) or None
-        REDACTOR.add(value)
-        return value
+        return read_key(account.api_key_env, self._env)
 
     # -- acquiring ---------------------------------------------------------------------
     def _usable(

@@ -317,6 +317,8 @@ class CandidateRunner:
                 raise PermanentError(
                     f"{spec.label} failed unexpectedly: {type(exc).__name__}: {exc}"
                 ) from exc
+            if result.usage.dropped:
+                self._usage_dropped(result.usage, attempt_id)
             # Only long-running jobs have a task to resume; a chat completion's id is not one.
             record.task_id = job.task_id
             record.http_status = result.http_status
@@ -516,6 +518,22 @@ class CandidateRunner:
                 f"{spec.label} attempt {record.number}: {record.error_class}: {record.error}",
                 self.job.where,
             )
+        )
+
+    def _usage_dropped(self, usage: Usage, attempt_id: str) -> None:
+        """The vendor answered (and was paid) but reported usage that is not a sane
+        count: the answer is kept, the figure is not, and the run log says so."""
+        self.sv.event(
+            self.job.run_id,
+            "usage_dropped",
+            redact(
+                f"{self.spec.label} reported usage that was not used: {'; '.join(usage.dropped)}"
+            ),
+            job_id=self.job.job_id,
+            attempt_id=attempt_id,
+            provider=self.spec.provider,
+            model=self.spec.model,
+            dropped=[redact(reason) for reason in usage.dropped],
         )
 
     def _task_created(self, task_id: str, attempt_id: str) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.config.crosscheck import check_pipeline, resolve_step_preset, step_dependencies
+from runner.config.input_values import MAX_DEPTH, check_input, shown
 from runner.config.loader import Loaded
 from runner.config.model import (
     WORKFLOW_STRATEGY,
@@ -127,6 +128,7 @@ def coerce_input(spec: InputSpec, raw: Any) -> Any:
     """Turn a command-line string into the input's declared type."""
     if not isinstance(raw, str):
         return raw
+    check_input(spec.name, raw)  # before int() or json.loads() spend time on it
     try:
         if spec.type == "integer":
             return int(raw)
@@ -152,7 +154,12 @@ def coerce_input(spec: InputSpec, raw: Any) -> Any:
                 raise ValueError(raw)
             return value
     except (ValueError, json.JSONDecodeError) as exc:
-        raise UsageError(f"input {spec.name!r} expects a {spec.type}, got {raw!r}") from exc
+        raise UsageError(f"input {spec.name!r} expects a {spec.type}, got {shown(raw)}") from exc
+    except RecursionError as exc:
+        raise UsageError(
+            f"input {spec.name!r}: lists and objects are nested too deeply "
+            f"(at most {MAX_DEPTH} levels)"
+        ) from exc
     return raw
 
 
@@ -167,6 +174,7 @@ def resolve_inputs(pipeline: Pipeline, given: Mapping[str, Any]) -> dict[str, An
     for name, spec in specs.items():
         if name in given:
             values[name] = coerce_input(spec, given[name])
+            check_input(name, values[name])
         elif spec.default is not None:
             values[name] = spec.default
         elif spec.required:

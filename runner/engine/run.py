@@ -115,6 +115,8 @@ class PipelineRun:
         self.flow = JobFlow(
             services, self.run_id, plan.pipeline.name, self.started_on, self.results
         )
+        #: How far one template render may go (mediamix.yaml's limits:).
+        self.limits = services.ws.project.template_limits
 
     def context(self, item: Any = None, index: int | None = None) -> dict[str, Any]:
         return {
@@ -210,14 +212,16 @@ class PipelineRun:
     async def _run_step_jobs(self, sp: StepPlan) -> str:
         context = self.context()
         if sp.step.when is not None and not evaluate(
-            sp.step.when, context, step=sp.id, what="when"
+            sp.step.when, context, step=sp.id, what="when", limits=self.limits
         ):
             self.skip(sp, f"skipped: when {sp.step.when!r} is false")
             self.outputs[sp.id] = StepOutput(sp.id)
             return "succeeded"  # a skipped optional step does not block its dependents
         items: list[Any] = [None]
         if sp.step.for_each is not None:
-            value = evaluate(sp.step.for_each, context, step=sp.id, what="for_each")
+            value = evaluate(
+                sp.step.for_each, context, step=sp.id, what="for_each", limits=self.limits
+            )
             if isinstance(value, Mapping):
                 value = list(value.items())
             if not isinstance(value, list | tuple):
@@ -307,8 +311,8 @@ class PipelineRun:
     # -- jobs ----------------------------------------------------------------------------
     async def run_job(self, sp: StepPlan, item: Any, index: int | None) -> JobResult:
         context = self.context(item, index)
-        prompt = render(sp.step.prompt, context, step=sp.id)
-        params = render_params(sp.step.params, context, step=sp.id)
+        prompt = render(sp.step.prompt, context, step=sp.id, limits=self.limits)
+        params = render_params(sp.step.params, context, step=sp.id, limits=self.limits)
         inputs = self._inputs_for(sp)
         key = job_key(self.plan.pipeline.name, sp, prompt, params, inputs, index)
         job = Job(

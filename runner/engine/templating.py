@@ -1,4 +1,5 @@
-"""Prompt, param and condition templates: Jinja2, sandboxed, strict about undefined names."""
+"""Prompt, param and condition templates: Jinja2, sandboxed, strict about undefined names,
+bounded in time and size (``limits:`` in mediamix.yaml; see runner.engine.template_bounds)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template
 from jinja2 import TemplateError as JinjaTemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
+from runner.config.model import TemplateLimits
+from runner.engine.template_bounds import ACTIVE, BoundedSandbox, BoundExceeded, Budget
 from runner.errors import TemplateError
 
 
@@ -47,28 +49,58 @@ class Names:
         return repr(dict(self._data))
 
 
+#: Bounds when the caller names none (mediamix.yaml's ``limits:`` defaults).
+DEFAULT_LIMITS = TemplateLimits()
+
+
 @cache
-def environment() -> SandboxedEnvironment:
-    # Sandboxed: templates come from YAML files, which may come from anywhere.
+def environment() -> BoundedSandbox:
+    # Sandboxed: templates come from YAML files, which may come from anywhere; bounded in
+    # time and size (runner.engine.template_bounds).
     # StrictUndefined: a misspelt name is an error, never a silently empty prompt.
-    return SandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
-    )
+    return BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 @lru_cache(maxsize=1024)
 def _compiled(source: str) -> Template:
     # A batch renders the same few templates thousands of times; compiling is the dear part.
-    return environment().from_string(source)
+    env = environment()
+    return env.from_string(env.parse_bounded(source))
 
 
-def render(source: str, context: Mapping[str, Any], *, step: str, what: str = "prompt") -> str:
+def render(
+    source: str,
+    context: Mapping[str, Any],
+    *,
+    step: str,
+    what: str = "prompt",
+    limits: TemplateLimits = DEFAULT_LIMITS,
+) -> str:
+    """Render ``source`` within ``limits``: past its time or size bound the render stops
+    with a TemplateError naming the step (the step fails, as with any template error)."""
+    budget = Budget(limits)
+    token = ACTIVE.set(budget)
     try:
-        return _compiled(source).render(**context).strip()
+        template = _compiled(source)
+        most = limits.output_chars
+        parts: list[str] = []
+        total = 0
+        # The output is counted as it streams: a loop printing a big value stops at the
+        # limit, not after it has built gigabytes.
+        for chunk in template.root_render_func(template.new_context(dict(context))):
+            total += len(chunk)
+            if total > most:
+                budget.size(total, "the rendered text")
+            parts.append(chunk)
+        return "".join(parts).strip()
+    except BoundExceeded as exc:
+        raise TemplateError(step, f"{what} template {exc}") from None
     except JinjaTemplateError as exc:
         raise TemplateError(step, f"{what} template: {exc.message or exc}") from exc
     except Exception as exc:  # a filter or method raised inside the sandbox
         raise TemplateError(step, f"{what} template failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        ACTIVE.reset(token)
 
 
 @lru_cache(maxsize=1024)
@@ -77,28 +109,47 @@ def _compiled_expression(source: str) -> Any:
     return environment().compile_expression(source, undefined_to_none=False)
 
 
-def evaluate(expression: str, context: Mapping[str, Any], *, step: str, what: str) -> Any:
+def evaluate(
+    expression: str,
+    context: Mapping[str, Any],
+    *,
+    step: str,
+    what: str,
+    limits: TemplateLimits = DEFAULT_LIMITS,
+) -> Any:
     """Evaluate a bare Jinja2 expression (``when``, ``for_each``) to a Python value."""
+    token = ACTIVE.set(Budget(limits))
     try:
         return _compiled_expression(expression)(**context)
+    except BoundExceeded as exc:
+        raise TemplateError(step, f"{what} expression {exc}") from None
     except JinjaTemplateError as exc:
         raise TemplateError(step, f"{what} expression: {exc.message or exc}") from exc
     except Exception as exc:
         raise TemplateError(step, f"{what} expression failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        ACTIVE.reset(token)
 
 
 def render_params(
-    value: Any, context: Mapping[str, Any], *, step: str, path: str = "params"
+    value: Any,
+    context: Mapping[str, Any],
+    *,
+    step: str,
+    path: str = "params",
+    limits: TemplateLimits = DEFAULT_LIMITS,
 ) -> Any:
     """Render every string in a params tree that contains template syntax."""
     if isinstance(value, str) and ("{{" in value or "{%" in value):
-        return render(value, context, step=step, what=path)
+        return render(value, context, step=step, what=path, limits=limits)
     if isinstance(value, Mapping):
         return {
-            k: render_params(v, context, step=step, path=f"{path}.{k}") for k, v in value.items()
+            k: render_params(v, context, step=step, path=f"{path}.{k}", limits=limits)
+            for k, v in value.items()
         }
     if isinstance(value, list):
         return [
-            render_params(v, context, step=step, path=f"{path}[{i}]") for i, v in enumerate(value)
+            render_params(v, context, step=step, path=f"{path}[{i}]", limits=limits)
+            for i, v in enumerate(value)
         ]
     return value

@@ -8,6 +8,7 @@ nothing of the engine, the run log or storage.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
@@ -92,16 +93,102 @@ class CallContext:
     cancel_requested: Callable[[], bool] = _never
 
 
+#: The largest count of each kind one call can sanely report. A vendor value past its cap
+#: (or negative, fractional, non-finite, a string, a bool) is not a count we price or log:
+#: it is dropped, and :attr:`Usage.dropped` says why. The caps are far beyond any real
+#: call (the longest context windows hold a few million tokens) and far below what breaks
+#: a 64-bit column or a float sum.
+USAGE_CAPS: dict[str, float] = {
+    "input_tokens": 1_000_000_000,
+    "output_tokens": 1_000_000_000,
+    "images": 10_000,
+    "characters": 1_000_000_000,
+    "seconds": 86_400.0,
+}
+_INTEGRAL = ("input_tokens", "output_tokens", "images", "characters")
+_COUNT_CAP = USAGE_CAPS["input_tokens"]
+_IMAGES_CAP = USAGE_CAPS["images"]
+_SECONDS_CAP = USAGE_CAPS["seconds"]
+
+
 @dataclass
 class Usage:
+    """What a call consumed, as the vendor reported it, checked where it is made.
+
+    Every adapter builds one from the vendor's answer, raw values and all, so this is
+    the one place hostile numbers stop: each field ends up a bounded non-negative
+    number (an int for counts) or None, and ``dropped`` lists what was refused.
+    """
+
     input_tokens: int | None = None
     output_tokens: int | None = None
     images: int | None = None
     characters: int | None = None
     seconds: float | None = None
+    #: "field: why" for each vendor value that was not a sane count (set on creation).
+    dropped: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        if (
+            _sane(self.input_tokens, _COUNT_CAP)
+            and _sane(self.output_tokens, _COUNT_CAP)
+            and _sane(self.images, _IMAGES_CAP)
+            and _sane(self.characters, _COUNT_CAP)
+            and (
+                self.seconds is None
+                or (type(self.seconds) in (int, float) and 0 <= self.seconds <= _SECONDS_CAP)
+            )
+        ):
+            return  # the fast path: what every sane vendor sends
+        problems: list[str] = []
+        for name in _INTEGRAL:
+            value = getattr(self, name)
+            if value is None or (type(value) is int and 0 <= value <= USAGE_CAPS[name]):
+                continue  # the fast path: what every sane vendor sends
+            checked, why = _checked_count(value, USAGE_CAPS[name], integral=True)
+            setattr(self, name, checked)
+            if why:
+                problems.append(f"{name} {_shown(value)} dropped: {why}")
+        seconds = self.seconds
+        if seconds is not None and not (
+            type(seconds) in (int, float) and 0 <= seconds <= USAGE_CAPS["seconds"]
+        ):
+            checked, why = _checked_count(seconds, USAGE_CAPS["seconds"], integral=False)
+            self.seconds = checked
+            if why:
+                problems.append(f"seconds {_shown(seconds)} dropped: {why}")
+        if problems:
+            self.dropped = (*self.dropped, *problems)
 
     def as_dict(self) -> dict[str, float | int]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return {k: v for k, v in self.__dict__.items() if v is not None and k != "dropped"}
+
+
+def _sane(value: object, cap: float) -> bool:
+    return value is None or (type(value) is int and 0 <= value <= cap)
+
+
+def _checked_count(value: object, cap: float, *, integral: bool) -> tuple[Any, str | None]:
+    """(the value as a sane count, or None; why it was refused, or None)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = "a string" if isinstance(value, str) else f"a {type(value).__name__}"
+        return None, f"{kind}, not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, "not a finite number"
+    if value < 0:
+        return None, "negative"
+    if value > cap:
+        return None, f"above the cap of {cap:,.0f}"
+    if integral:
+        if isinstance(value, float) and not value.is_integer():
+            return None, "not a whole number"
+        return int(value), None
+    return float(value), None
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 @dataclass

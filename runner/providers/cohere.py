@@ -72,14 +72,8 @@ def _usage(payload: Mapping[str, Any]) -> Usage:
     usage = as_dict(payload.get("usage"))
     # ``tokens`` counts what the model saw and wrote; ``billed_units`` what was charged.
     counts = as_dict(usage.get("tokens")) or as_dict(usage.get("billed_units"))
-    return Usage(
-        input_tokens=_int_or_none(counts.get("input_tokens")),
-        output_tokens=_int_or_none(counts.get("output_tokens")),
-    )
-
-
-def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) else None
+    # As sent: Usage keeps sane counts and drops (and reports) anything else.
+    return Usage(input_tokens=counts.get("input_tokens"), output_tokens=counts.get("output_tokens"))
 
 
 def chat_result(payload: Mapping[str, Any], status: int) -> GenerationResult:

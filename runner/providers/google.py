@@ -188,7 +188,9 @@ def _token_usage(payload: Mapping[str, Any]) -> Usage:
         return Usage()
     output = meta.get("candidatesTokenCount")
     thoughts = meta.get("thoughtsTokenCount")
-    if isinstance(thoughts, int):  # thinking tokens are billed as output
+    # Thinking tokens are billed as output. Only plain ints are added up: anything else
+    # goes to Usage as sent, which drops (and reports) what is not a count.
+    if type(thoughts) is int and (output is None or type(output) is int):
         output = (output or 0) + thoughts
     return Usage(input_tokens=meta.get("promptTokenCount"), output_tokens=output)
 

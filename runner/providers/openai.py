@@ -7,6 +7,7 @@ Azure OpenAI and OpenAI-compatible servers speak the same bodies; they subclass
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -442,12 +443,11 @@ class OpenAIProvider:
             secrets=[ctx.api_key],
             stream=True,
         )
-        clip_seconds = resource.get("seconds")
         return GenerationResult(
             media_type="video",
             mime=response_mime(response) or "video/mp4",
             stream=iter_body(response, vendor=self.vendor, secrets=[ctx.api_key]),
-            usage=Usage(seconds=float(clip_seconds) if clip_seconds else None),
+            usage=Usage(seconds=_clip_seconds(resource.get("seconds"))),
             task_id=task_id,
             metadata={"size": resource.get("size"), "model": resource.get("model")},
             http_status=response.status_code,
@@ -460,3 +460,14 @@ class OpenAIProvider:
             return PermanentError(text, code="content_policy")
         # A failed render may well succeed when asked again.
         return TransientError(text, code=detail.code or "task_failed")
+
+
+_DECIMAL = re.compile(r"\d{1,9}(?:\.\d{1,9})?")
+
+
+def _clip_seconds(value: Any) -> Any:
+    """Sora reports a clip's length as a decimal string ("8"): that form is parsed
+    strictly here; anything else goes to Usage as sent, which drops what is not a count."""
+    if isinstance(value, str):
+        return float(value) if _DECIMAL.fullmatch(value) else value
+    return value or None

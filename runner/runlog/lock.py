@@ -21,9 +21,23 @@ from runner.errors import RunLogError
 _POLL_S = (0.005, 0.01, 0.02, 0.05, 0.1)
 
 
+class LockFileError(RunLogError):
+    """The lock file cannot be opened (a folder in its place, no permission): a problem
+    with the project's files for a person to fix, not a failed run."""
+
+    exit_code = 2
+
+
 @contextmanager
 def locked(path: Path, *, exclusive: bool, timeout_s: float) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except IsADirectoryError:
+        raise LockFileError(
+            f"{path} is a folder; mediamix keeps its run-log lock file there: remove the folder"
+        ) from None
+    except OSError as exc:
+        raise LockFileError(f"cannot open the run-log lock {path}: {exc.strerror}") from exc
     try:
         _acquire(fd, path, exclusive=exclusive, timeout_s=timeout_s)
         try:

@@ -8,10 +8,10 @@ reach into the objects it is given.
 
 from __future__ import annotations
 
-import re
 import string
 from typing import Any
 
+from runner.config.output_paths import key_problem
 from runner.errors import StorageError
 
 _MIME_EXTENSIONS: dict[str, str] = {
@@ -71,32 +71,12 @@ def render_key(template: str, **fields: Any) -> str:
     return check_key(key)
 
 
-_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
-
-
 def check_key(key: str) -> str:
     """Return ``key`` unchanged if it is a safe relative path, else raise StorageError."""
-    problem = _key_problem(key)
+    problem = key_problem(key)
     if problem is not None:
         raise StorageError(f"artifact key {key!r} {problem}")
     return key
-
-
-def _key_problem(key: str) -> str | None:
-    if not key:
-        return "is empty"
-    if key.startswith("/") or (len(key) > 1 and key[1] == ":"):
-        return "is absolute; keys are relative to the storage root"
-    if "\\" in key:
-        return "contains a backslash; use '/' between folders"
-    if _CONTROL_CHARACTER.search(key):
-        return "contains a control character"
-    for part in key.split("/"):
-        if part == "..":
-            return "escapes the storage root with '..'"
-        if part in ("", "."):
-            return "has an empty or '.' path segment"
-    return None
 
 
 def _parse(template: str) -> list[tuple[str, str | None, str | None, str | None]]:

@@ -5,6 +5,10 @@ renamed over the final name with ``os.replace``, which is atomic within one file
 a reader sees the old file or the whole new one, and a failed copy leaves only a temporary
 file, which is removed. This uses the OS directly rather than fsspec's local filesystem,
 whose moves and copies promise no such atomicity.
+
+No symbolic link inside the root is followed, by writes or reads (see
+:mod:`runner.storage.confined`): a link planted in ``outputs/`` cannot carry an artifact,
+a reuse check or an input out of the storage root.
 """
 
 from __future__ import annotations
@@ -16,10 +20,19 @@ import itertools
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote_from_bytes, unquote, urlsplit
 
 from runner.errors import StorageError
+from runner.storage.confined import (
+    ConfinedRoot,
+    LinkRefused,
+    create_exclusive,
+    open_file,
+    regular_file,
+    split_key,
+)
 
 #: Copy buffer: large reads keep the copy fast without holding big files in memory.
 _COPY_CHUNK = 1 << 20
@@ -27,19 +40,15 @@ _COPY_CHUNK = 1 << 20
 #: Byte writes up to this size run on the event loop: a thread hop costs more.
 INLINE_WRITE_BYTES = 256 << 10
 
-#: How many folders a backend remembers having made before it starts over.
-_FOLDERS_REMEMBERED = 4096
-
 
 class LocalBackend:
     """Stores keys as files under ``root`` (an absolute directory)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(os.path.abspath(root))
+        self._root = str(self.root)
         self._root_uri = self.root.as_uri()
-        #: Folders this backend has made or seen: a big batch writes thousands of files
-        #: into a few folders, and each mkdir is a system call.
-        self._folders: set[str] = set()
+        self._confined = ConfinedRoot(self._root)
 
     @property
     def root_uri(self) -> str:
@@ -61,78 +70,152 @@ class LocalBackend:
             raise StorageError(f"{uri!r} is outside this store's root ({self.root_uri})")
         return path
 
+    @contextlib.contextmanager
+    def _folder(self, folders: list[str], *, create: bool) -> Iterator[int]:
+        folder = self._confined.open_folder(folders, create=create)
+        try:
+            yield folder
+        finally:
+            os.close(folder)
+
+    def _key_of(self, uri: str) -> str:
+        return self.path_for(uri).relative_to(self.root).as_posix()
+
     async def put(self, local_path: Path, key: str, *, move: bool) -> Path:
-        destination = self.root / key
-        await asyncio.to_thread(_install, local_path, destination, move)
-        return destination
+        await asyncio.to_thread(self._install, local_path, key, move)
+        return Path(self._root, key)
 
     async def put_bytes(self, data: bytes, key: str) -> Path:
         """Write ``data`` as the artifact ``key``; small writes run on the event loop,
         where a thread hop would cost more than the write (text jobs in a big batch)."""
-        destination = os.path.join(self.root, key)
         if len(data) <= INLINE_WRITE_BYTES:
-            self._write_new(destination, data)
+            self._write_new(key, data)
         else:
-            await asyncio.to_thread(self._write_new, destination, data)
-        return Path(destination)
+            await asyncio.to_thread(self._write_new, key, data)
+        return Path(self._root, key)
 
-    def _write_new(self, destination: str, data: bytes) -> None:
-        folder = os.path.dirname(destination)
-        if folder not in self._folders:
-            _make_folder(folder)
-            if len(self._folders) >= _FOLDERS_REMEMBERED:
-                self._folders.clear()  # a batch of a million rows makes a folder per row
-            self._folders.add(folder)
-        _write_atomically(destination, data)
+    def _write_new(self, key: str, data: bytes) -> None:
+        folders, name = split_key(key)
+        shown = f"{self._root}/{key}"
+        for last_try in (False, True):
+            folder = self._confined.open_folder(folders, create=True, fresh=last_try)
+            try:
+                _write_atomically(folder, name, shown, data)
+                return
+            except FileNotFoundError:
+                if last_try:
+                    raise StorageError(
+                        f"cannot write artifact {shown}: its folder vanished twice"
+                    ) from None
+                # The folder was removed while we wrote (a user cleaning up while a batch
+                # runs): walk, from the root, and make it again, once.
+            finally:
+                os.close(folder)
+
+    def _install(self, source: Path, key: str, move: bool) -> None:
+        """Put ``source``'s bytes at ``key`` atomically (runs in a worker thread)."""
+        folders, name = split_key(key)
+        shown = f"{self._root}/{key}"
+        with self._folder(folders, create=True) as folder:
+            if move and _rename_within_filesystem(source, folder, name, shown):
+                return
+            temporary = f".{name}.{secrets.token_hex(6)}.part"
+            try:
+                _copy_exclusive(source, folder, temporary)
+                os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+            except OSError as exc:
+                _unlink_quietly(folder, temporary)
+                raise StorageError(f"cannot write artifact {shown}: {_reason(exc)}") from exc
+            except BaseException:  # cancellation or a bug: leave no temporary file behind
+                _unlink_quietly(folder, temporary)
+                raise
+        if move:
+            source.unlink(missing_ok=True)
+
+    def rename(self, source_key: str, key: str) -> None:
+        """Rename ``source_key`` to ``key``, both in one folder, without following links
+        (raises FileNotFoundError when there is nothing to rename)."""
+        folders, name = split_key(key)
+        source_folders, source_name = split_key(source_key)
+        assert source_folders == folders, "a rename stays within its folder"
+        with self._folder(folders, create=False) as folder:
+            os.replace(source_name, name, src_dir_fd=folder, dst_dir_fd=folder)
 
     async def exists(self, uri: str) -> bool:
-        return await asyncio.to_thread(self.path_for(uri).is_file)
+        return await asyncio.to_thread(self._exists, self._key_of(uri))
+
+    def _exists(self, key: str) -> bool:
+        folders, name = split_key(key)
+        try:
+            with self._folder(folders, create=False) as folder:
+                return regular_file(folder, name)
+        except (FileNotFoundError, LinkRefused):
+            # A link is not an artifact we made: as good as missing (a new write
+            # replaces a link at the file's name; one in a folder's place is refused).
+            return False
+
+    async def local_path(self, uri: str) -> Path:
+        """The artifact's file, checked: it exists and no link leads to it."""
+        path = self.path_for(uri)
+        await asyncio.to_thread(self._check_file, uri, self._key_of(uri))
+        return path
+
+    def _check_file(self, uri: str, key: str) -> None:
+        folders, name = split_key(key)
+        try:
+            with self._folder(folders, create=False) as folder:
+                os.close(open_file(folder, name, f"artifact {uri}"))
+        except FileNotFoundError as exc:
+            raise StorageError(f"artifact {uri} does not exist") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot read artifact {uri}: {_reason(exc)}") from exc
 
     async def read_bytes(self, uri: str) -> bytes:
-        path = self.path_for(uri)
+        return await asyncio.to_thread(self._read, uri, self._key_of(uri))
+
+    def _read(self, uri: str, key: str) -> bytes:
+        folders, name = split_key(key)
         try:
-            return await asyncio.to_thread(path.read_bytes)
+            with (
+                self._folder(folders, create=False) as folder,
+                os.fdopen(open_file(folder, name, f"artifact {uri}"), "rb") as fh,
+            ):
+                return fh.read()
         except FileNotFoundError as exc:
             raise StorageError(f"artifact {uri} does not exist") from exc
         except OSError as exc:
             raise StorageError(f"cannot read artifact {uri}: {_reason(exc)}") from exc
 
     async def delete(self, uri: str) -> None:
-        path = self.path_for(uri)
+        await asyncio.to_thread(self._delete, uri, self._key_of(uri))
+
+    def _delete(self, uri: str, key: str) -> None:
+        folders, name = split_key(key)
         try:
-            await asyncio.to_thread(path.unlink, missing_ok=True)
+            with self._folder(folders, create=False) as folder:
+                os.unlink(name, dir_fd=folder)
+        except FileNotFoundError:
+            return
         except OSError as exc:
             raise StorageError(f"cannot delete artifact {uri}: {_reason(exc)}") from exc
 
 
-def _make_folder(folder: str) -> None:
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(f"cannot create folder {folder}: {_reason(exc)}") from exc
+def _write_atomically(folder: int, name: str, shown: str, data: bytes) -> None:
+    """Write ``data`` to a fresh temporary name beside ``name`` in ``folder``, then rename
+    it over ``name``: readers see no file or the whole file, never part of one.
 
-
-def _write_atomically(destination: str, data: bytes) -> None:
-    """Write ``data`` to a fresh temporary name beside ``destination``, then rename it
-    over ``destination``: readers see no file or the whole file, never part of one."""
-    folder, base = os.path.split(destination)
-    remade = False
+    Raises FileNotFoundError when the folder was removed while we wrote."""
     while True:
-        name = f"{folder}/.{base}.{os.getpid()}-{next(_temporary_numbers)}.part"
+        temporary = f".{name}.{os.getpid()}-{next(_temporary_numbers)}.part"
         try:
-            # O_EXCL: never write through a file (or symlink) someone else put there;
-            # 0o666 so the umask decides the final permissions.
-            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            # O_EXCL | O_NOFOLLOW: never write through a file (or link) someone put there.
+            fd = create_exclusive(folder, temporary)
         except FileExistsError:  # left by a crashed process that had our pid: next number
             continue
-        except FileNotFoundError as exc:
-            if remade:
-                raise StorageError(f"cannot write artifact {destination}: {_reason(exc)}") from exc
-            _make_folder(folder)  # removed while we ran: make it again, once
-            remade = True
-            continue
+        except FileNotFoundError:
+            raise
         except OSError as exc:
-            raise StorageError(f"cannot write artifact {destination}: {_reason(exc)}") from exc
+            raise StorageError(f"cannot write artifact {shown}: {_reason(exc)}") from exc
         break
     try:
         try:
@@ -141,63 +224,39 @@ def _write_atomically(destination: str, data: bytes) -> None:
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-        os.replace(name, destination)
+        os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
     except OSError as exc:
-        _unlink_quietly(name)
-        raise StorageError(f"cannot write artifact {destination}: {_reason(exc)}") from exc
+        _unlink_quietly(folder, temporary)
+        raise StorageError(f"cannot write artifact {shown}: {_reason(exc)}") from exc
     except BaseException:
-        _unlink_quietly(name)
+        _unlink_quietly(folder, temporary)
         raise
 
 
-def _unlink_quietly(name: str) -> None:
+def _unlink_quietly(folder: int, name: str) -> None:
     with contextlib.suppress(OSError):
-        os.unlink(name)
+        os.unlink(name, dir_fd=folder)
 
 
 _temporary_numbers = itertools.count()
 
 
-def _install(source: Path, destination: Path, move: bool) -> None:
-    """Put ``source``'s bytes at ``destination`` atomically (runs in a worker thread)."""
-    try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(f"cannot create folder {destination.parent}: {_reason(exc)}") from exc
-    if move and _rename_within_filesystem(source, destination):
-        return
-    temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(6)}.part")
-    try:
-        _copy_exclusive(source, temporary)
-        os.replace(temporary, destination)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise StorageError(f"cannot write artifact {destination}: {_reason(exc)}") from exc
-    except BaseException:  # cancellation or a bug: still leave no temporary file behind
-        temporary.unlink(missing_ok=True)
-        raise
-    if move:
-        source.unlink(missing_ok=True)
-
-
-def _rename_within_filesystem(source: Path, destination: Path) -> bool:
+def _rename_within_filesystem(source: Path, folder: int, name: str, shown: str) -> bool:
     """Rename when both paths share a filesystem (atomic, no copy); False if they do not."""
     try:
-        os.replace(source, destination)
+        os.replace(source, name, dst_dir_fd=folder)
     except OSError as exc:
         if exc.errno == errno.EXDEV:
             return False
-        raise StorageError(f"cannot move {source} to {destination}: {_reason(exc)}") from exc
+        raise StorageError(f"cannot move {source} to {shown}: {_reason(exc)}") from exc
     return True
 
 
-def _copy_exclusive(source: Path, temporary: Path) -> None:
-    # O_EXCL: never write through a file (or symlink) someone else put at the temporary name;
-    # mode 0o666 so the umask decides the final permissions, as for any file the user writes.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+def _copy_exclusive(source: Path, folder: int, temporary: str) -> None:
+    with os.fdopen(create_exclusive(folder, temporary), "wb") as out, open(source, "rb") as src:
         shutil.copyfileobj(src, out, _COPY_CHUNK)
 
 
 def _reason(exc: OSError) -> str:
-    return f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+    # With a folder descriptor the error's file name is relative: the message has the path.
+    return exc.strerror or str(exc)

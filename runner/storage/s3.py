@@ -262,13 +262,14 @@ def _credentials_from_env(options: dict[str, Any]) -> dict[str, str]:
         variable = options.pop(option, None)
         if variable is None:
             continue
-        value = os.environ.get(str(variable))
+        raw = os.environ.get(str(variable))
+        REDACTOR.add(raw)
+        value = raw.strip() if raw else None  # as keys are: a .env line may end in a space
         if not value:
             raise StorageError(
                 f"storage option {option} names the environment variable {variable}, "
                 "which is not set"
             )
-        REDACTOR.add(value)
         credentials[argument] = value
     return credentials
 

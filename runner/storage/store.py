@@ -119,9 +119,8 @@ class ArtifactStore:
         """Give a staged artifact its final name (nothing to do for a bucket)."""
         if not isinstance(self._backend, LocalBackend):
             return
-        root = self._backend.root
         try:
-            os.replace(os.path.join(root, _pending_key(key)), os.path.join(root, key))
+            self._backend.rename(_pending_key(key), key)
         except OSError as exc:
             raise StorageError(f"cannot publish artifact {key}: {exc.strerror or exc}") from exc
 
@@ -179,11 +178,10 @@ class ArtifactStore:
         if not isinstance(self._backend, LocalBackend):
             return False
         # Staged and recorded, but the process died before the rename: finish it.
-        final = self._backend.path_for(uri)
-        pending = final.with_name(f".{final.name}{_PENDING}")
+        key = self._backend.path_for(uri).relative_to(self._backend.root).as_posix()
         try:
-            os.replace(pending, final)
-        except OSError:
+            self._backend.rename(_pending_key(key), key)
+        except (OSError, StorageError):
             return False
         return True
 
@@ -192,10 +190,7 @@ class ArtifactStore:
         if not isinstance(self._backend, LocalBackend):
             self._backend.path_for(uri)  # still refuse URIs that are not this store's
             return None
-        path = self._backend.path_for(uri)
-        if not await self._backend.exists(uri):
-            raise StorageError(f"artifact {uri} does not exist")
-        return path
+        return await self._backend.local_path(uri)
 
     async def read_bytes(self, uri: str) -> bytes:
         """The whole object: meant for small artifacts (text, JSON), not for video."""

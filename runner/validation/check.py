@@ -25,6 +25,9 @@ from runner.validation.rules import (
 )
 from runner.validation.sniff import DOCX_MIME, sniff_mime
 
+#: Why a text that shows nothing fails (whitespace, zero-width and other invisible text).
+EMPTY_TEXT = "empty text: only whitespace or invisible characters"
+
 
 def validate_file(
     path: str | Path, media_type: str, rules: Mapping[str, Any] | None = None
@@ -76,8 +79,8 @@ def validate_text(
     if phrases:
         folded = content.casefold()
         _judge_phrases({p for p in phrases if p.casefold() in folded}, parsed)
-    if not content.strip():
-        raise ArtifactInvalid("text is only whitespace")
+    if text.is_blank(content):
+        raise ArtifactInvalid(EMPTY_TEXT)
     return facts
 
 
@@ -162,7 +165,7 @@ def _check_document(facts: ArtifactFacts, path: Path, rules: Rules) -> None:
 
 def _check_text(facts: ArtifactFacts, path: Path) -> None:
     if text.scan_text(path).blank:
-        raise ArtifactInvalid("text is only whitespace")
+        raise ArtifactInvalid(EMPTY_TEXT)
 
 
 # (rule suffix, fact, how to say it, unit, whether a miss is deterministic). Pixel sizes

@@ -9,7 +9,7 @@ image      100        16 x 16 pixels, not one flat colour
 audio      1000       duration > 0, not silent (peak above -60 dBFS)
 video      1000       at least one video frame
 document   200        PDF: 1 page; DOCX: some text or a picture
-text       1          not only whitespace
+text       1          not only whitespace or invisible characters
 =========  =========  ==============================================
 """
 

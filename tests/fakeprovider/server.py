@@ -8,7 +8,7 @@ synchronous and asynchronous tests can both talk to it over real HTTP.
 
 By-hand control over HTTP: ``POST /_fake/faults`` ({fault, path_contains, times,
 retry_after, delay_s, retry_after_format}), ``POST /_fake/config`` ({latency_s,
-polls_until_done, rate_limit_rpm, rate_window_s}), ``GET /_fake/requests``,
+polls_until_done, rate_limit_rpm, rate_window_s, usage, reply}), ``GET /_fake/requests``,
 ``POST /_fake/reset``.
 """
 
@@ -219,6 +219,10 @@ async def _configure(request: web.Request) -> web.Response:
         state.latency_s = float(body["latency_s"])
     if "polls_until_done" in body:
         state.polls_until_done = int(body["polls_until_done"])
+    if "usage" in body:
+        state.usage = dict(body["usage"])
+    if "reply" in body:
+        state.reply = body["reply"]
     if "rate_limit_rpm" in body:
         state.set_rate_limit(body["rate_limit_rpm"], window_s=float(body.get("rate_window_s", 60)))
     return web.json_response({"ok": True})

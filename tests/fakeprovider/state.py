@@ -94,6 +94,11 @@ class FakeState:
         self.latency_s: float = 0.0
         #: Default for new tasks.
         self.polls_until_done: int = 2
+        #: Usage fields (the vendor's own names) to report in every text answer instead
+        #: of the real counts: hostile values such as 2**64, "12", -5 or NaN.
+        self.usage: dict[str, Any] = {}
+        #: The text every OpenAI chat answer carries instead of the echo (None: the echo).
+        self.reply: str | None = None
         self._ids = itertools.count(1)
 
     # -- faults ---------------------------------------------------------------------------
@@ -232,3 +237,5 @@ class FakeState:
             self._rate_hits.clear()
             self.latency_s = 0.0
             self.polls_until_done = 2
+            self.usage = {}
+            self.reply = None

@@ -53,6 +53,11 @@ def fault_of(request: web.Request) -> str | None:
     return request.get(FAULT)
 
 
+def usage(request: web.Request, counts: dict[str, Any]) -> dict[str, Any]:
+    """A text answer's usage: the real ``counts`` with any configured overrides on top."""
+    return {**counts, **state_of(request).usage}
+
+
 def missing(body: Mapping[str, Any], *fields: str) -> str | None:
     """The first of ``fields`` absent or empty in ``body``."""
     for name in fields:

@@ -19,6 +19,7 @@ from runner.batch import (
 )
 from runner.cli.boundary import EXIT_FAILED, EXIT_OK
 from runner.cli.commands.log import print_notice
+from runner.cli.notices import warn_about_keys
 from runner.cli.output import to_json
 from runner.cli.signals import grace_option, stop_signals
 from runner.engine.api import load
@@ -233,6 +234,7 @@ def batch_cmd(
            the summary is printed, and --resume pays for nothing twice
     """
     ws = load(ctx.obj.get("project"))
+    warn_about_keys(ws)
     if resume not in (None, LATEST) and Path(resume).exists():
         raise UsageError(
             f"--resume took {resume!r} as a batch id; "

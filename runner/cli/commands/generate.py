@@ -7,6 +7,7 @@ import json
 
 import click
 
+from runner.cli.notices import warn_about_keys
 from runner.cli.progress import ProgressPrinter
 from runner.cli.render import exit_code_for, print_plan, print_result
 from runner.cli.signals import grace_option, stop_signals
@@ -84,6 +85,7 @@ def generate_cmd(
     if problem is not None:
         raise click.BadParameter(f"the prompt {problem}", param_hint="'-p' / '--prompt'")
     ws = load(ctx.obj.get("project"))
+    warn_about_keys(ws)
     plan = one_shot_plan(
         ws,
         media_type=media_type,

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from runner.cli.inputs import parse_inputs
+from runner.cli.notices import warn_about_keys
 from runner.cli.progress import ProgressPrinter
 from runner.cli.render import exit_code_for, print_plan, print_result
 from runner.cli.signals import grace_option, stop_signals
@@ -105,6 +106,7 @@ def run_cmd(
     be recorded; the summary is printed all the same.
     """
     ws = load(ctx.obj.get("project"))
+    warn_about_keys(ws)
     values: dict[str, Any] = parse_inputs(inputs, inputs_file)
     plan = plan_pipeline(pipeline, ws, values, workflow=workflow)
     if dry_run:

@@ -9,6 +9,7 @@ import click
 
 from runner.cli.boundary import EXIT_FAILED, EXIT_OK
 from runner.cli.commands.log import print_notice
+from runner.cli.notices import warn_about_keys
 from runner.cli.output import to_json, write_text
 from runner.engine.api import load
 from runner.errors import UsageError
@@ -67,6 +68,7 @@ def verify_cmd(
     if until_pass and deadline is None:
         raise UsageError("--until-pass needs --deadline SECONDS (it must stop some time)")
     ws = load(ctx.obj.get("project"))
+    warn_about_keys(ws)
     result = asyncio.run(
         verify(
             ws, offline=offline, until_pass=until_pass, deadline_s=deadline, notify=print_notice

@@ -92,10 +92,13 @@ async def messages(request: web.Request) -> web.Response:
             "content": content,
             "stop_reason": stop_reason,
             "stop_sequence": None,
-            "usage": {
-                "input_tokens": len(prompt) // 4 + 1,
-                "output_tokens": len(reply) // 4 + 1 if content else 0,
-            },
+            "usage": wire.usage(
+                request,
+                {
+                    "input_tokens": len(prompt) // 4 + 1,
+                    "output_tokens": len(reply) // 4 + 1 if content else 0,
+                },
+            ),
         },
         headers={"request-id": f"req_fake{uuid.uuid4().hex[:16]}"},
     )

@@ -58,7 +58,9 @@ async def chat(request: web.Request) -> web.Response:
     content: list[dict[str, Any]] = [{"type": "text", "text": reply}]
     if wire.fault_of(request) == "empty_data":
         content = []
-    tokens = {"input_tokens": len(prompt) // 4 + 1, "output_tokens": len(reply) // 4 + 1}
+    tokens = wire.usage(
+        request, {"input_tokens": len(prompt) // 4 + 1, "output_tokens": len(reply) // 4 + 1}
+    )
     return web.json_response(
         {
             "id": str(uuid.uuid4()),

@@ -167,11 +167,14 @@ async def generate_content(request: web.Request, model: str) -> web.Response:
         "candidates": [
             {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
         ],
-        "usageMetadata": {
-            "promptTokenCount": len(prompt) // 4 + 1,
-            "candidatesTokenCount": 12,
-            "totalTokenCount": len(prompt) // 4 + 13,
-        },
+        "usageMetadata": wire.usage(
+            request,
+            {
+                "promptTokenCount": len(prompt) // 4 + 1,
+                "candidatesTokenCount": 12,
+                "totalTokenCount": len(prompt) // 4 + 13,
+            },
+        ),
         "modelVersion": model,
         "responseId": uuid.uuid4().hex[:22],
     }

@@ -66,7 +66,8 @@ async def chat(request: web.Request, model: str | None) -> web.Response:
     messages = body["messages"]
     last = messages[-1].get("content", "") if isinstance(messages[-1], dict) else ""
     prompt = last if isinstance(last, str) else str(last)
-    reply = f"Fake reply from {model}: {prompt[:200]}"
+    configured = wire.state_of(request).reply
+    reply = configured if configured is not None else f"Fake reply from {model}: {prompt[:200]}"
     prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4 + 1
     completion_tokens = len(reply) // 4 + 1
     choices: list[dict[str, Any]] = [
@@ -86,11 +87,14 @@ async def chat(request: web.Request, model: str | None) -> web.Response:
             "created": int(time.time()),
             "model": model,
             "choices": choices,
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
+            "usage": wire.usage(
+                request,
+                {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            ),
         }
     )
 
