@@ -17,6 +17,10 @@ line (exit 1, or 2 for configuration/usage); anything else is a bug (exit 3).
     ├── ArtifactInvalid        the output failed validation: a random defect (blank image,
     │                          silence, truncation) -> retry; a deterministic one (wrong
     │                          format or dimensions for what was asked) -> next candidate
+    ├── JudgeRejected          the judge scored it below min_score -> next candidate
+    │                          (the same one again only with retry_on_reject)
+    ├── JudgeFailed            the judge could not answer and on_judge_error is reject
+    │                          -> next candidate
     ├── StorageError           writing an artifact failed
     ├── RunLogError            the DuckDB run log could not be read or written
     ├── BudgetExceeded         dispatching would exceed --max-cost
@@ -161,6 +165,23 @@ class ArtifactInvalid(MediamixError):
     def __init__(self, message: str, *, deterministic: bool = False) -> None:
         super().__init__(message)
         self.deterministic = deterministic
+
+
+class JudgeRejected(MediamixError):
+    """The artifact is real, but the judge scored it below the step's ``min_score``."""
+
+    kind: ClassVar[str] = "judge_rejected"
+
+    def __init__(self, message: str, *, score: float, reason: str) -> None:
+        super().__init__(message)
+        self.score = score
+        self.reason = reason
+
+
+class JudgeFailed(MediamixError):
+    """The judge could not give a score (down, or an answer that is not a score)."""
+
+    kind: ClassVar[str] = "judge_failed"
 
 
 class StorageError(MediamixError):

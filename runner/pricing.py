@@ -87,6 +87,16 @@ PRICES: dict[str, dict[str, Price]] = {
         "tts-1-hd": Price(per_1m_chars=30.00),
         # Token-billed; ~$0.015 per minute of audio. Characters stand in: unsure.
         "gpt-4o-mini-tts": Price(per_1m_chars=12.00, sure=False),
+        # Speech to text (a judge hearing audio). whisper-1 bills the minute; the
+        # gpt-4o transcribe models bill tokens (audio in, text out), ~$0.006 and ~$0.003
+        # a minute: per_second prices a clip when the answer reports no tokens.
+        "whisper-1": Price(per_second=0.006 / 60),
+        "gpt-4o-transcribe": Price(
+            input_per_1m=6.00, output_per_1m=10.00, per_second=0.006 / 60, sure=False
+        ),
+        "gpt-4o-mini-transcribe": Price(
+            input_per_1m=3.00, output_per_1m=5.00, per_second=0.003 / 60, sure=False
+        ),
         "sora-2": Price(per_second=0.10),
         # 720p price; 1024p renders cost more ($0.50/s).
         "sora-2-pro": Price(per_second=0.30),

@@ -191,3 +191,83 @@ def test_model_stats_counts_each_models_latest_attempts(tmp_path: Path) -> None:
         "az2": (2, 2),
     }
     assert LiveStats(latest).stats("azure", CHEAP)[:2] == (10, 7)
+
+
+JUDGED_PRESET = (
+    PRESET.replace("cost: 0.3}", "cost: 0.3, quality: 1.0}")
+    + """\
+judge:
+  provider: azure
+  model: gpt-4.1-nano
+  rubric: "Is this a good note for: {{ prompt }}?"
+  min_score: 0.5
+"""
+)
+
+
+def run_sequence(root: Path, runs: int, seeds: range) -> list[str]:
+    for seed in seeds[:runs]:
+        args = ["-C", str(root), "run", str(root / "pipelines" / "notes.yaml")]
+        args += ["--concurrency", "1", "--seed", str(seed), "--json", "--no-reuse"]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, (result.output, result.exception)
+        assert json.loads(result.stdout)["jobs_succeeded"] == JOBS_PER_RUN
+    return first_choices(root)
+
+
+def test_a_cheap_model_that_scores_low_loses_its_place(
+    tmp_path: Path, fake: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both models always succeed and the cheap one costs a fifth as much, so on success
+    and cost alone it stays first. A judge scores its notes 0.55 (above min_score: every
+    note is kept) and the pricier model's 0.95: the mean score, learned within a run and
+    from the run log across runs, moves the traffic to the better model. Same seeds, so
+    the two projects explore alike; the whole sequence is reproducible:
+
+        no judge   ccccccPP PccPcccc ccccPccc Pccccccc
+        judged     ccccccPP PccPPPPP PPPPcPPP cPPPPPPP
+    """
+    monkeypatch.setenv("TEST_AZURE_KEY", "az-adaptive")
+    fake.state.script_judge(
+        [(f"Fake reply from {CHEAP}:", 0.55), (f"Fake reply from {PRICEY}:", 0.95)]
+    )
+    unjudged, judged = tmp_path / "unjudged", tmp_path / "judged"
+    write_project(unjudged, fake)
+    write_project(judged, fake)
+    (judged / "presets" / "notes.yaml").write_text(JUDGED_PRESET, encoding="utf-8")
+    seeds = range(11, 15)
+
+    without = run_sequence(unjudged, 4, seeds)
+    with_judge = run_sequence(judged, 4, seeds)
+
+    # No judge: the cheap model carries the traffic in every run.
+    assert all(r.count("c") >= 5 for r in without), without
+    # Judged: it starts first (no history), until exploration has the pricier model
+    # scored; from then on the pricier model goes first, the cheap one only explored.
+    assert with_judge[0][:6] == "cccccc", with_judge
+    assert with_judge[0][-1] == "P", with_judge  # learned within the run
+    assert with_judge[1][0] == "P", with_judge  # learned from the run log, a new process
+    assert sum(r.count("P") for r in with_judge[-2:]) >= 12, with_judge
+    assert sum(r.count("P") for r in with_judge[1:]) > 3 * sum(r.count("P") for r in without[1:])
+    # The run log has the reason: every note judged, the scores per model.
+    rows = CliRunner().invoke(
+        cli,
+        ["-C", str(judged), "sql", "--format", "json",
+         "SELECT model, judged, rejected, mean_score FROM v_quality_by_model ORDER BY model"],
+    )  # fmt: skip
+    quality = {r["model"]: r for r in json.loads(rows.stdout)}
+    assert quality[PRICEY]["mean_score"] == pytest.approx(0.95)
+    assert quality[CHEAP]["mean_score"] == pytest.approx(0.55)
+    assert quality[CHEAP]["rejected"] == quality[PRICEY]["rejected"] == 0
+    assert quality[CHEAP]["judged"] + quality[PRICEY]["judged"] == 4 * JOBS_PER_RUN
+
+
+def test_mean_score_takes_live_scores_first_then_history() -> None:
+    past = CandidateStats("azure", CHEAP, "az", 10, 10, 100.0, 0.001, mean_score=0.2, scored=10)
+    live = LiveStats([past], recent=10)
+    # 0.2 over ten judged attempts, shrunk toward 0.5 by one imaginary middling score.
+    assert live.quality("azure", CHEAP) == pytest.approx((10 * 0.2 + 0.5) / 11)
+    for _ in range(6):
+        live.record_score("azure", CHEAP, 0.9)
+    assert live.quality("azure", CHEAP) == pytest.approx((6 * 0.9 + 4 * 0.2 + 0.5) / 11)
+    assert live.quality("azure", PRICEY) is None  # never judged

@@ -224,7 +224,10 @@ def test_resume_polls_the_video_task_the_interrupted_batch_started(
     async def interrupted() -> BatchResult:
         run = BatchRun(ws, prepare_batch(ws, "notes", rows, options), options)
         task = asyncio.create_task(run.run())
-        while len(fake.state.tasks) < 2:
+        # Both tasks polled at least once: the client has their ids (it records a task id
+        # before its first poll), so the cancel cannot land between create and record.
+        tasks = fake.state.tasks
+        while len(tasks) < 2 or any(t.polls < 1 for t in list(tasks.values())):
             await asyncio.sleep(0.01)
         task.cancel()  # like a second Ctrl-C
         return await task

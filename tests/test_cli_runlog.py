@@ -22,7 +22,8 @@ JOB_KEYS = [
 ]  # fmt: skip
 REPORT_KEYS = [
     "jobs", "succeeded", "failed", "success_rate", "attempts", "attempts_per_success",
-    "p50_latency_ms", "p95_latency_ms", "cost_usd",
+    "p50_latency_ms", "p95_latency_ms", "cost_usd", "mean_score", "rejection_rate",
+    "judge_cost_usd",
 ]  # fmt: skip
 
 
@@ -192,7 +193,9 @@ def test_log_export_import_twice_and_path(log_dir: Path, tmp_path: Path) -> None
     result = invoke("log", "export", str(export), "--log", str(log_dir), "--json")
     assert result.exit_code == 0, result.output
     exported = json.loads(result.stdout)["rows"]
-    assert exported == {"runs": 2, "jobs": 5, "attempts": 8, "events": 2, "artifacts": 1}
+    assert exported == {
+        "runs": 2, "jobs": 5, "attempts": 8, "events": 2, "artifacts": 1, "judgements": 0
+    }  # fmt: skip
 
     merged = tmp_path / "merged"
     first = invoke("log", "import", str(export), "--log", str(merged), "--json")

@@ -330,9 +330,10 @@ def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
             ).fetchall()
         }
-    assert rows == [(1, "m001_initial")]
-    assert SCHEMA_VERSION == 1
+    assert rows == [(1, "m001_initial"), (2, "m002_judgements")]
+    assert SCHEMA_VERSION == 2
     assert {"runs", "jobs", "attempts", "events", "artifacts", "account_health"} <= tables
+    assert {"judgements", "v_quality_by_model"} <= tables
     assert {"v_success_by_preset", "v_cost_by_account_day"} <= tables
     assert {"v_failures_by_error_class", "v_latency_by_model"} <= tables
 
@@ -390,7 +391,9 @@ def test_export_then_import_twice_counts_nothing_twice(tmp_path: Path) -> None:
         writer.write(RunRecord(run_id="r", pipeline="p", started_at=T0, inputs={"topic": "x"}))
         _write_jobs(writer, "r", 5)
     exported = source.export(tmp_path / "export")
-    assert exported == {"runs": 1, "jobs": 5, "attempts": 5, "events": 5, "artifacts": 0}
+    assert exported == {
+        "runs": 1, "jobs": 5, "attempts": 5, "events": 5, "artifacts": 0, "judgements": 0
+    }  # fmt: skip
     manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
     assert manifest["schema_version"] == SCHEMA_VERSION
 
@@ -399,7 +402,7 @@ def test_export_then_import_twice_counts_nothing_twice(tmp_path: Path) -> None:
     second = target.import_([tmp_path / "export"])
 
     assert first == exported
-    assert second == {"runs": 0, "jobs": 0, "attempts": 0, "events": 0, "artifacts": 0}
+    assert second == dict.fromkeys(exported, 0)
     for table, n in exported.items():
         assert _count(target, f"SELECT count(*) FROM {table}") == n
     with target.connect_readonly() as con:

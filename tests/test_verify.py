@@ -14,6 +14,7 @@ from runner.cli.main import main
 from runner.config.project import load_workspace
 from runner.verify import Case, verify
 from tests.engine_support import ScriptedProvider, make_project, preset_yaml, scripted
+from tests.fakeprovider import FakeProviderServer
 from tests.test_verify_junit_schema import assert_valid_junit
 
 MEDIA = ("image", "video", "audio", "text", "document")
@@ -119,3 +120,52 @@ def test_until_pass_reruns_a_failing_case_until_it_passes(tmp_path: Path) -> Non
 def test_verify_options_are_checked(fresh: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = mediamix(capsys, "-C", str(fresh), "verify", "--until-pass")
     assert code == 2 and "--deadline" in err
+    code, _, err = mediamix(capsys, "-C", str(fresh), "verify", "--judge", "gpt-4.1-mini")
+    assert code == 2 and "--judge wants PROVIDER/MODEL" in err
+    code, _, err = mediamix(capsys, "-C", str(fresh), "verify", "--judge", "runway/gen4.5")
+    assert code == 2 and "provider 'runway' cannot judge" in err
+
+
+def test_verify_judge_scores_the_matrix_and_junit_carries_the_scores(
+    fresh: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fake: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (fresh / "accounts.yaml").write_text(
+        "accounts:\n  - {name: oa, provider: openai, api_key_env: TEST_OPENAI_KEY, "
+        f"base_url: '{fake.base_url('openai')}'}}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("TEST_OPENAI_KEY", "sk-verify-judge")
+    # The judge dislikes the watercolour (the image prompt); everything else scores 0.9.
+    fake.state.script_judge([("watercolour", 0.3)], default=0.9)
+    junit = tmp_path / "verify.xml"
+    code, out, err = mediamix(
+        capsys, "-C", str(fresh), "verify", "--offline", "--judge", "openai/gpt-4.1-mini",
+        "--min-score", "0.5", "--junit", str(junit), "--json",
+    )  # fmt: skip
+
+    assert code == 1, out + err  # the image cases' only candidate was rejected
+    assert_valid_junit(junit)  # the scores use only what Jenkins' junit-10.xsd allows
+    results = {r["case"]: r for r in json.loads(out)["results"]}
+    for name, r in results.items():
+        assert r["judge"] == "openai/gpt-4.1-mini", r
+        if name.startswith("image-"):
+            assert (r["passed"], r["error_class"]) == (False, "judge_rejected"), r
+        else:
+            assert (r["passed"], r["score"]) == (True, 0.9), r
+    # Audio was heard through the judge vendor's speech-to-text model.
+    assert fake.state.count("/audio/transcriptions") == 2
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["score.video-simple"] == "0.900" and "score.image-simple" not in props
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert "judge score: 0.90 by openai/gpt-4.1-mini" in (
+        cases["text-adaptive"].findtext("system-out") or ""
+    )
+    failure = cases["image-simple"].find("failure")
+    assert failure is not None and failure.get("type") == "judge_rejected"
+    assert all(c.find("properties") is None for c in cases.values())  # not in junit-10.xsd

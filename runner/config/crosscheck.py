@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from runner.config.judge_check import RUBRIC_NAMES, check_judge
 from runner.config.model import ModelSpec, Pipeline, Preset, Step
 from runner.config.output_paths import template_diagnostics
 from runner.config.project import Workspace
@@ -114,7 +115,12 @@ def check_models(
 
 
 def check_preset(preset: Preset, doc: YamlDocument, ws: Workspace) -> list[Diagnostic]:
-    return check_models(preset.models, preset.media_type, ("models",), doc, ws)
+    out = check_models(preset.models, preset.media_type, ("models",), doc, ws)
+    if preset.judge is not None:
+        out += check_judge(
+            preset.judge, preset.media_type, ("judge",), doc, ws, rubric_in_preset=True
+        )
+    return out
 
 
 def check_accounts(ws: Workspace) -> list[Diagnostic]:
@@ -181,6 +187,8 @@ def _templates_of(step: Step) -> list[tuple[DocPath, str, TemplateRefs]]:
         found.append((("for_each",), step.for_each, expression_refs(step.for_each)))
     for path, text in _param_templates(step.params, ("params",)):
         found.append((path, text, template_refs(text)))
+    if step.judge is not None and step.judge.rubric is not None:
+        found.append((("judge", "rubric"), step.judge.rubric, template_refs(step.judge.rubric)))
     return found
 
 
@@ -303,6 +311,12 @@ def check_pipeline(pipeline: Pipeline, doc: YamlDocument, ws: Workspace) -> list
             out.append(
                 pos.diagnostic(here, "a step needs a preset, inline models, or a media_type")
             )
+        if step.judge is not None:
+            preset = resolve_step_preset(step, pipeline, ws)
+            base = preset.judge if preset is not None else None
+            media = step.media_type or (preset.media_type if preset is not None else None)
+            merged = step.judge.over(base)
+            out += check_judge(merged, media, (*here, "judge"), doc, ws, rubric_in_preset=False)
 
         for key in ("needs", "inputs_from"):
             for j, ref in enumerate(getattr(step, key)):
@@ -326,7 +340,8 @@ def check_pipeline(pipeline: Pipeline, doc: YamlDocument, ws: Workspace) -> list
                     )
                 )
                 continue
-            for name in sorted(refs.names - TEMPLATE_NAMES - _JINJA_GLOBALS):
+            extra = RUBRIC_NAMES if field_name == "judge" else frozenset()
+            for name in sorted(refs.names - TEMPLATE_NAMES - _JINJA_GLOBALS - extra):
                 hint = ""
                 if name in input_names:
                     hint = f" (did you mean 'inputs.{name}'?)"
@@ -338,7 +353,8 @@ def check_pipeline(pipeline: Pipeline, doc: YamlDocument, ws: Workspace) -> list
                     pos.diagnostic(
                         where,
                         f"template uses undefined variable {name!r}{hint}; templates can "
-                        "use inputs.<name>, steps.<id>.<field>, item, run",
+                        "use inputs.<name>, steps.<id>.<field>, item, run"
+                        + (" (a rubric also prompt, media_type)" if extra else ""),
                     )
                 )
             uses_item = bool({"item", "item_index", "item_number"} & refs.names)

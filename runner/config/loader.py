@@ -12,6 +12,7 @@ from runner.config.model import (
     AdaptiveSpec,
     EnsembleSpec,
     InputSpec,
+    JudgeSpec,
     ModelSpec,
     Pipeline,
     Preset,
@@ -20,6 +21,7 @@ from runner.config.model import (
     Step,
     StorageSpec,
     TemplateLimits,
+    TranscribeSpec,
 )
 from runner.config.schema_check import schema_diagnostics
 from runner.config.yamlsource import YamlDocument, load_yaml
@@ -91,6 +93,34 @@ def _strip_x(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (raw or {}).items() if not k.startswith("x-")}
 
 
+def _judge(raw: Mapping[str, Any] | None) -> JudgeSpec | None:
+    if raw is None:
+        return None
+    transcribe = raw.get("transcribe")
+    min_score = raw.get("min_score")
+    return JudgeSpec(
+        provider=raw.get("provider"),
+        model=str(raw["model"]) if raw.get("model") is not None else None,
+        account=raw.get("account"),
+        rubric=raw.get("rubric"),
+        min_score=float(min_score) if min_score is not None else None,
+        retry_on_reject=raw.get("retry_on_reject"),
+        on_judge_error=raw.get("on_judge_error"),
+        transcribe=(
+            TranscribeSpec(
+                model=str(transcribe["model"]),
+                provider=transcribe.get("provider"),
+                account=transcribe.get("account"),
+            )
+            if transcribe is not None
+            else None
+        ),
+        frames=raw.get("frames"),
+        params=dict(raw["params"]) if raw.get("params") is not None else None,
+        timeout_s=raw.get("timeout"),
+    )
+
+
 def preset_from(
     data: Mapping[str, Any], *, name: str, source: Path | None, builtin: bool
 ) -> Preset:
@@ -108,6 +138,7 @@ def preset_from(
         priority=int(data.get("priority", 0)),
         ensemble=EnsembleSpec(**_strip_x(data.get("ensemble"))),
         adaptive=adaptive,
+        judge=_judge(data.get("judge")),
         source=source,
         builtin=builtin,
     )
@@ -135,6 +166,7 @@ def step_from(raw: Mapping[str, Any]) -> Step:
         retry=_retry(raw.get("retry")),
         validate=_strip_x(raw.get("validate")),
         timeout_s=raw.get("timeout"),
+        judge=_judge(raw.get("judge")),
     )
 
 

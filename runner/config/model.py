@@ -56,10 +56,110 @@ class AdaptiveSpec:
     window_hours: float = 168.0
     exploration: float = 0.1
     min_attempts: int = 3
-    #: Relative importance of success rate, latency and cost when ranking candidates.
+    #: Relative importance of success rate, latency, cost and (where a judge scores the
+    #: artifacts) quality, the mean judge score, when ranking candidates.
     weights: dict[str, float] = field(
-        default_factory=lambda: {"success": 1.0, "latency": 0.2, "cost": 0.2}
+        default_factory=lambda: {"success": 1.0, "latency": 0.2, "cost": 0.2, "quality": 1.0}
     )
+
+
+JudgeErrorPolicy = Literal["keep", "reject"]
+
+
+@dataclass(frozen=True)
+class TranscribeSpec:
+    """The speech-to-text model that turns an audio artifact into text for the judge."""
+
+    model: str
+    #: None: the judge's own provider.
+    provider: str | None = None
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """A ``judge`` block as written: every field optional, because a step's block
+    overrides its preset's field by field (:meth:`over`). :meth:`resolve` fills defaults."""
+
+    provider: str | None = None
+    model: str | None = None
+    account: str | None = None
+    rubric: str | None = None
+    min_score: float | None = None
+    retry_on_reject: bool | None = None
+    on_judge_error: JudgeErrorPolicy | None = None
+    transcribe: TranscribeSpec | None = None
+    #: How many frames of a video the judge sees.
+    frames: int | None = None
+    params: dict[str, Any] | None = None
+    timeout_s: float | None = None
+
+    def over(self, base: JudgeSpec | None) -> JudgeSpec:
+        """This block's fields over ``base``'s (a step's judge over its preset's)."""
+        if base is None:
+            return self
+        mine = {k: v for k, v in self.__dict__.items() if v is not None}
+        return JudgeSpec(**{**base.__dict__, **mine})
+
+    def resolve(self) -> Judge | None:
+        """The judge a run uses, defaults filled in; None without a provider and model."""
+        if not self.provider or not self.model:
+            return None
+        return Judge(
+            provider=self.provider,
+            model=self.model,
+            account=self.account,
+            rubric=self.rubric if self.rubric is not None else DEFAULT_RUBRIC,
+            min_score=self.min_score if self.min_score is not None else 0.5,
+            retry_on_reject=bool(self.retry_on_reject),
+            on_judge_error=self.on_judge_error or "keep",
+            transcribe=self.transcribe,
+            frames=self.frames or DEFAULT_JUDGE_FRAMES,
+            params=dict(self.params or {}),
+            timeout_s=self.timeout_s,
+        )
+
+
+#: What the judge is asked when a block names no rubric.
+DEFAULT_RUBRIC = (
+    "How well does this {{ media_type }} match what was asked for: {{ prompt }}? "
+    "Judge faithfulness to the request and technical quality (artefacts, glitches, "
+    "garbled text or speech)."
+)
+#: Frames of a video the judge sees when the block does not say.
+DEFAULT_JUDGE_FRAMES = 4
+
+
+@dataclass(frozen=True)
+class Judge:
+    """A resolved judge: the model that scores each artifact of a step, and what to do
+    with the score."""
+
+    provider: str
+    model: str
+    account: str | None
+    rubric: str
+    min_score: float
+    retry_on_reject: bool
+    on_judge_error: JudgeErrorPolicy
+    transcribe: TranscribeSpec | None
+    frames: int
+    params: dict[str, Any]
+    timeout_s: float | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+    def transcriber(self) -> tuple[str, str, str | None] | None:
+        """(provider, model, account) of the speech-to-text model, when one is named."""
+        if self.transcribe is None:
+            return None
+        provider = self.transcribe.provider or self.provider
+        account = self.transcribe.account
+        if account is None and provider == self.provider:
+            account = self.account
+        return provider, self.transcribe.model, account
 
 
 @dataclass(frozen=True)
@@ -75,6 +175,7 @@ class Preset:
     priority: int = 0
     ensemble: EnsembleSpec = field(default_factory=EnsembleSpec)
     adaptive: AdaptiveSpec = field(default_factory=AdaptiveSpec)
+    judge: JudgeSpec | None = None
     source: Path | None = None
     builtin: bool = False
 
@@ -107,6 +208,8 @@ class Step:
     retry: RetrySpec | None = None
     validate: dict[str, Any] = field(default_factory=dict)
     timeout_s: float | None = None
+    #: Overrides the preset's judge field by field.
+    judge: JudgeSpec | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from tenacity import (
 
 from runner import pricing
 from runner.config.model import ModelSpec
+from runner.engine.judging import ArtifactJudge, JudgedJob
 from runner.engine.plan import StepPlan, merged_params
 from runner.engine.services import Progress, Services
 from runner.errors import (
@@ -31,6 +32,8 @@ from runner.errors import (
     BudgetExceeded,
     CredentialsError,
     DispatchStopped,
+    JudgeFailed,
+    JudgeRejected,
     MediamixError,
     PermanentError,
     ProviderError,
@@ -40,6 +43,7 @@ from runner.errors import (
     UnavailableError,
     redact,
 )
+from runner.judge import Verdict
 from runner.providers.base import (
     CallContext,
     GenerationRequest,
@@ -69,6 +73,12 @@ class Job:
     attempts: int = 0
     task_id: str | None = None
     failures: list[str] = field(default_factory=list)
+    #: The step judge's rubric, rendered for this job (None: no judge).
+    rubric: str | None = None
+    #: The prompt a judge scores against (a sequential refinement changes ``prompt``).
+    brief: str | None = None
+    #: USD paid beyond the kept artifacts: judge calls, artifacts a judge rejected.
+    paid: list[float] = field(default_factory=list)
     #: Things a person should know about a job that still succeeded (fewer images, ...).
     warnings: list[str] = field(default_factory=list)
     #: Candidates this job could not use, each with why (see runner.engine.offline).
@@ -98,6 +108,12 @@ class Produced:
     extension: str
     #: Further outputs of the same call (n > 1), stored beside this one.
     more: list[Produced] = field(default_factory=list)
+    #: The judge's verdict (None: no judge, or it could not score and the artifact was kept).
+    verdict: Verdict | None = None
+
+    @property
+    def score(self) -> float | None:
+        return self.verdict.score if self.verdict is not None else None
 
     def discard(self) -> None:
         """Drop the scratch files of an artifact (and its siblings) that will not be stored."""
@@ -139,6 +155,13 @@ class CandidateRunner:
         self.provider = get_provider(spec.provider)
         #: The long-running task this candidate's vendor accepted: a retry polls it again.
         self.task_id: str | None = None
+
+    def _should_retry(self, exc: BaseException) -> bool:
+        if isinstance(exc, JudgeRejected):
+            # A judge's "not good enough" is only asked again when the step says so.
+            judge = self.job.plan.judge
+            return judge is not None and judge.retry_on_reject
+        return _retryable(exc) and self._rate_limit_ok(exc)
 
     def _rate_limit_ok(self, exc: BaseException) -> bool:
         if not isinstance(exc, RateLimitedError):
@@ -206,7 +229,7 @@ class CandidateRunner:
         retrying = AsyncRetrying(
             stop=self._stop,
             wait=self._wait,
-            retry=retry_if_exception(lambda e: _retryable(e) and self._rate_limit_ok(e)),
+            retry=retry_if_exception(self._should_retry),
             sleep=_no_sleep if self.sv.options.no_wait else asyncio.sleep,
             before_sleep=self._before_sleep,
             reraise=True,
@@ -357,8 +380,6 @@ class CandidateRunner:
         latency_ms = (time.perf_counter() - t0) * 1000
         sv.budget.settle(reserved, cost)
         lease.release("success", cost_usd=cost, tokens=_tokens(result.usage))
-        sv.stats.record(spec.provider, spec.model, True, latency_ms, cost)
-        record.status = "succeeded"
         record.finished_at = utcnow()
         record.latency_ms = latency_ms
         record.bytes = facts.size
@@ -366,8 +387,13 @@ class CandidateRunner:
         record.output_tokens = result.usage.output_tokens
         record.units = _units(result.usage)
         record.cost_usd = cost
+        files = [path, *(extra[0] for extra in more)]
+        verdict = await self._judge(record, files, facts, text, latency_ms)
+        sv.stats.record(spec.provider, spec.model, True, latency_ms, cost)
+        record.status = "succeeded"
         sv.sink.write(record)
         return Produced(
+            verdict=verdict,
             spec=spec,
             account=lease.name,
             path=path,
@@ -394,6 +420,52 @@ class CandidateRunner:
                 for extra_path, extra_facts, extra_text, extra_extension in more
             ],
         )
+
+    async def _judge(
+        self,
+        record: AttemptRecord,
+        scratch: list[Path | None],
+        facts: ArtifactFacts,
+        text: str | None,
+        latency_ms: float,
+    ) -> Verdict | None:
+        """The step's judge scores the (paid, valid) artifact: its verdict, or None when
+        there is no judge or it stays unjudged. A rejection fails the attempt, which
+        keeps its cost (the call was paid), and the artifact is dropped."""
+        job, spec = self.job, self.spec
+        judge = job.plan.judge
+        if judge is None:
+            return None
+        judged = JudgedJob(
+            run_id=job.run_id,
+            job_id=job.job_id,
+            step_id=job.plan.id,
+            media_type=job.plan.media_type,
+            prompt=job.brief or job.prompt,
+            rubric=job.rubric or judge.rubric,
+            deadline=job.deadline,
+            retry=job.plan.retry,
+            paid=job.paid,
+        )
+        try:
+            verdict = await ArtifactJudge(self.sv, judge, judged).score(
+                spec, record.attempt_id, path=scratch[0], facts=facts, text=text
+            )
+        except BaseException as exc:
+            for path in scratch:
+                if path is not None:
+                    path.unlink(missing_ok=True)
+            if record.cost_usd is not None:
+                job.paid.append(record.cost_usd)
+            if isinstance(exc, JudgeRejected):
+                self.sv.stats.record_score(spec.provider, spec.model, exc.score)
+            self._record_failure(record, exc, latency_ms)
+            if isinstance(exc, JudgeRejected | JudgeFailed):
+                job.failures.append(f"{spec.label}: {error_class(exc)}: {redact(str(exc))}")
+            raise
+        if verdict is not None:
+            self.sv.stats.record_score(spec.provider, spec.model, verdict.score)
+        return verdict
 
     async def _judged(self, result: GenerationResult) -> Judged:
         """Validate one output: text in memory (written once, when stored), anything else

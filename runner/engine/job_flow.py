@@ -161,7 +161,9 @@ class JobFlow:
             )
             self._job_failed(job, started, t0, JobFailed(job.plan.id, reason), klass="cancelled")
             raise
-        costs = [p.cost_usd for p in produced if p.cost_usd is not None]
+        # What the job paid: its kept artifacts, plus judge calls, rejected artifacts and
+        # ensemble members it did not keep.
+        costs = [p.cost_usd for p in produced if p.cost_usd is not None] + job.paid
         cost = sum(costs) if costs else None
         winner = produced[0]
         succeeded = self._job_record(
@@ -296,6 +298,8 @@ class JobFlow:
         message = redact(str(exc))
         if klass is None:
             klass = "budget" if isinstance(exc, BudgetExceeded) else error_class(exc)
+        # A failed job can still have paid: for judge calls and artifacts a judge rejected.
+        paid = sum(job.paid) if job.paid else None
         self.sv.sink.write(
             self._job_record(
                 job,
@@ -305,6 +309,7 @@ class JobFlow:
                 latency_ms=(time.perf_counter() - t0) * 1000,
                 error_class=klass,
                 error=message,
+                cost_usd=paid,
             )
         )
         result = JobResult(
@@ -315,6 +320,7 @@ class JobFlow:
             error=message,
             error_class=klass,
             attempts=job.attempts,
+            cost_usd=paid,
             key=job.key,
             skipped=job.skipped,
             warnings=job.warnings,
@@ -417,6 +423,8 @@ class JobFlow:
             height=facts.height,
             duration_s=facts.duration_s,
             pages=facts.pages,
+            score=produced.score,
+            score_reason=produced.verdict.reason if produced.verdict else None,
         )
         return key, output, record, produced
 

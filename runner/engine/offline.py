@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from runner.config.model import ModelSpec
-from runner.errors import ArtifactInvalid, ProviderError, UnavailableError, redact
+from runner.errors import MediamixError, UnavailableError, redact
 
 if TYPE_CHECKING:
     from runner.engine.results import JobResult
@@ -31,7 +31,7 @@ def enable_hint(label: str, error: UnavailableError) -> str | None:
     return f"to use {label}: {error.hint}"
 
 
-def skipped_entry(spec: ModelSpec, exc: ProviderError | ArtifactInvalid) -> dict[str, Any]:
+def skipped_entry(spec: ModelSpec, exc: MediamixError) -> dict[str, Any]:
     """One candidate a job could not use, as ``--json`` and the summary show it."""
     kind = str(getattr(exc, "kind", None) or type(exc).__name__)
     unavailable = exc if isinstance(exc, UnavailableError) else None

@@ -24,6 +24,9 @@ class ArtifactOutput:
     height: int | None = None
     duration_s: float | None = None
     pages: int | None = None
+    #: The judge's score and reason, when a judge scored it.
+    score: float | None = None
+    score_reason: str | None = None
 
     @property
     def url(self) -> str:

@@ -16,6 +16,7 @@ from runner.config.loader import Loaded
 from runner.config.model import (
     WORKFLOW_STRATEGY,
     InputSpec,
+    Judge,
     ModelSpec,
     Pipeline,
     Preset,
@@ -48,6 +49,8 @@ class StepPlan:
     validate: dict[str, Any]
     deps: frozenset[str]
     output_template: str
+    #: The model that scores each artifact (None: valid bytes are enough).
+    judge: Judge | None = None
 
     @property
     def id(self) -> str:
@@ -108,6 +111,7 @@ class Plan:
                         for c in s.candidates
                     ],
                     "worst_case_s": round(s.worst_case_s(), 1),
+                    "judge": s.judge.label if s.judge else None,
                 }
                 for s in self.steps
             ],
@@ -239,6 +243,8 @@ def build_plan(
         retry = step.retry or (preset.retry if preset else RetrySpec())
         if max_attempts is not None:
             retry = RetrySpec(**{**retry.__dict__, "max_attempts": max_attempts})
+        preset_judge = preset.judge if preset else None
+        judge_spec = step.judge.over(preset_judge) if step.judge else preset_judge
         plans.append(
             StepPlan(
                 step=step,
@@ -250,6 +256,7 @@ def build_plan(
                 validate={**(preset.validate if preset else {}), **step.validate},
                 deps=frozenset(step_dependencies(step)),
                 output_template=step.output or pipeline.output or ws.project.output_template,
+                judge=judge_spec.resolve() if judge_spec else None,
             )
         )
     return Plan(

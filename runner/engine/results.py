@@ -122,6 +122,7 @@ class RunResult:
                             "sha256": a.sha256,
                             "provider": a.provider,
                             "model": a.model,
+                            "score": a.score,
                         }
                         for a in j.artifacts
                     ],

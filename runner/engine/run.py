@@ -84,6 +84,12 @@ def job_key(
         # By content, so a resumed or repeated run with the same inputs finds the same key.
         "inputs": [a.sha256 or a.url or a.path or a.text for a in inputs],
     }
+    if sp.judge is not None:
+        # A judge changes what counts as done; without one the key is what it always was.
+        material["judge"] = [
+            sp.judge.provider, sp.judge.model, sp.judge.rubric, sp.judge.min_score,
+            sp.judge.on_judge_error,
+        ]  # fmt: skip
     blob = json.dumps(material, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
 
@@ -315,6 +321,10 @@ class PipelineRun:
         params = render_params(sp.step.params, context, step=sp.id, limits=self.limits)
         inputs = self._inputs_for(sp)
         key = job_key(self.plan.pipeline.name, sp, prompt, params, inputs, index)
+        rubric = None
+        if sp.judge is not None:
+            rubric_names = {**context, "prompt": prompt, "media_type": sp.media_type}
+            rubric = render(sp.judge.rubric, rubric_names, step=sp.id, what="judge rubric")
         job = Job(
             run_id=self.run_id,
             job_id=(self.job_ids.get(sp.id) if index is None else None) or new_id(),
@@ -324,6 +334,8 @@ class PipelineRun:
             inputs=inputs,
             key=key,
             item_index=index,
+            rubric=rubric,
+            brief=prompt,
         )
         async with self.slots:
             if sp.step.timeout_s:

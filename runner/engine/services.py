@@ -142,12 +142,38 @@ class LiveStats:
             self._history[key] = s if seen is None else _combine(seen, s)
         # Newest last: (succeeded, latency ms, cost or None) per provider/model.
         self._live: dict[tuple[str, str], deque[tuple[bool, float, float | None]]] = {}
+        # Newest last: judge scores per provider/model.
+        self._scores: dict[tuple[str, str], deque[float]] = {}
 
     def record(
         self, provider: str, model: str, ok: bool, latency_ms: float, cost: float | None
     ) -> None:
         window = self._live.setdefault((provider, model), deque(maxlen=self.recent))
         window.append((ok, latency_ms, cost))
+
+    def record_score(self, provider: str, model: str, score: float) -> None:
+        """A judge's score of an artifact this model made (passed or rejected)."""
+        window = self._scores.setdefault((provider, model), deque(maxlen=self.recent))
+        window.append(score)
+
+    def quality(self, provider: str, model: str) -> float | None:
+        """Mean judge score over the model's latest judged attempts (this process's first,
+        then the run log's), or None when no judge has scored it.
+
+        Shrunk toward 0.5 by one imaginary middling score, so a single lucky (or unlucky)
+        verdict does not decide a ranking on its own.
+        """
+        live = list(self._scores.get((provider, model), ()))
+        total, count = float(sum(live)), float(len(live))
+        past = self._history.get((provider, model))
+        room = self.recent - len(live)
+        if past is not None and past.scored and past.mean_score is not None and room > 0:
+            share = float(min(room, past.scored))
+            total += past.mean_score * share
+            count += share
+        if count == 0:
+            return None
+        return (total + 0.5) / (count + 1.0)
 
     def stats(self, provider: str, model: str) -> tuple[float, float, float | None, float | None]:
         """(attempts, successes, typical latency ms, average cost) over the latest attempts.
@@ -194,6 +220,8 @@ def _combine(a: CandidateStats, b: CandidateStats) -> CandidateStats:
         successes=a.successes + b.successes,
         p50_latency_ms=_weighted(a.p50_latency_ms, a.successes, b.p50_latency_ms, b.successes),
         avg_cost_usd=_weighted(a.avg_cost_usd, a.attempts, b.avg_cost_usd, b.attempts),
+        mean_score=_weighted(a.mean_score, a.scored, b.mean_score, b.scored),
+        scored=a.scored + b.scored,
     )
 
 
@@ -214,6 +242,10 @@ class Services:
     http: httpx.AsyncClient | None = None
     #: idempotency key -> vendor task id of an accepted long-running job (resume).
     resume_tasks: dict[str, ResumeTask] = field(default_factory=dict)
+    #: Judges (and speech-to-text models) by "judge:provider/model/account": why none of
+    #: their calls can be made (no key, no account), None when they can. Asked once per
+    #: engine, so a run without a judge's key says so once and goes on unjudged.
+    unreachable: dict[str, str | None] = field(default_factory=dict)
     reuse: ReuseLookup | None = None
     #: Runs a person cancelled (``Engine.cancel``): their vendor tasks are cancelled too,
     #: where the vendor allows it, rather than left to run (and be paid for) unseen.

@@ -3,8 +3,10 @@
 - fallback:   preset order; the next candidate only when one fails (the "simple" pipeline)
 - weighted:   a seeded weighted shuffle, then fallback through the rest
 - adaptive:   ordered by what the run log and this run have seen (success rate, latency,
-              cost), with some exploration; with no history it is exactly fallback
-- ensemble:   several candidates at once; keep all, or the best by a declared rule;
+              cost, and the judge's mean score where a judge scores the step), with some
+              exploration; with no history it is exactly fallback
+- ensemble:   several candidates at once; keep all, or the best: the highest judge score
+              when a judge scored them, else (and among equal scores) by a declared rule;
               if every one fails, fall back to the remaining candidates
 - sequential: a chain; each candidate refines the previous output
 
@@ -24,6 +26,8 @@ from runner.engine.services import LiveStats, Progress, Services
 from runner.errors import (
     ArtifactInvalid,
     JobFailed,
+    JudgeFailed,
+    JudgeRejected,
     ProviderError,
     redact,
 )
@@ -64,6 +68,7 @@ def adaptive_order(
     max_latency = max(latencies, default=0.0)
     max_cost = max(costs, default=0.0)
     w = spec.weights
+    quality = {i: stats.quality(c.provider, c.model) for i, c in movable}
 
     def score(item: Indexed) -> float:
         attempts, successes, latency, cost = facts[item[0]]
@@ -75,6 +80,10 @@ def adaptive_order(
                 value -= w.get("latency", 0.0) * latency / max_latency
             if cost and max_cost:
                 value -= w.get("cost", 0.0) * cost / max_cost
+        # The judge's mean score (a model no judge has scored counts as middling, 0.5):
+        # cheap and reliable is not enough when what it makes scores low.
+        mean_score = quality[item[0]]
+        value += w.get("quality", 1.0) * (0.5 if mean_score is None else mean_score)
         return value
 
     order = sorted(movable, key=score, reverse=True)  # stable: ties keep preset order
@@ -120,7 +129,7 @@ class StrategyRunner:
         job = job or self.job
         try:
             return await CandidateRunner(self.sv, job, spec, index).run()
-        except (ProviderError, ArtifactInvalid) as exc:
+        except (ProviderError, ArtifactInvalid, JudgeRejected, JudgeFailed) as exc:
             self.last_kind = error_class(exc)
             kind = "candidate_skipped" if self.last_kind == "unavailable" else "candidate_failed"
             message = redact(f"{spec.label}: {error_class(exc)}: {exc}")
@@ -192,13 +201,18 @@ class StrategyRunner:
         for other in produced:
             if other is not best:
                 other.discard()
+                if other.cost_usd is not None:
+                    self.job.paid.append(other.cost_usd)  # paid for, though not kept
+        scores = {p.spec.label: p.score for p in produced if p.score is not None}
+        by = f"judge score {best.score:.2f}, then rule {spec.rule!r}" if scores else None
         self.sv.event(
             self.job.run_id,
             "ensemble_choice",
-            f"kept {best.spec.label} of {len(produced)} by rule {spec.rule!r}",
+            f"kept {best.spec.label} of {len(produced)} by {by or f'rule {spec.rule!r}'}",
             job_id=self.job.job_id,
             kept=best.spec.label,
             rule=spec.rule,
+            scores=scores or None,
         )
         return [best]
 
@@ -244,6 +258,16 @@ class StrategyRunner:
 
 
 def choose_best(produced: list[Produced], rule: str) -> Produced:
+    """The highest judge score wins (an unscored artifact ranks below any scored one);
+    among equal scores, or with no judge, the declared rule decides."""
+    scored = [p.score for p in produced if p.score is not None]
+    if scored:
+        top = max(scored)
+        produced = [p for p in produced if p.score == top]
+    return _by_rule(produced, rule)
+
+
+def _by_rule(produced: list[Produced], rule: str) -> Produced:
     if rule == "first":
         return produced[0]
     if rule == "fastest":

@@ -1,4 +1,8 @@
-"""Anthropic Messages API (``POST /v1/messages``): text only.
+"""Anthropic Messages API (``POST /v1/messages``): text, reading image inputs too.
+
+Structured output (a judge's score): the Messages API has no JSON response format, so a
+request with ``response_schema`` offers one tool whose ``input_schema`` is the schema and
+forces the model to call it; the tool call's input is the answer.
 
 Errors beyond the generic status mapping:
 - 529 ``overloaded_error`` is capacity across all users: rate-limited, retry later.
@@ -14,6 +18,8 @@ Errors beyond the generic status mapping:
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -42,6 +48,10 @@ DEFAULT_MAX_TOKENS = 1024
 PASSTHROUGH_PARAMS = ("temperature", "top_p", "top_k", "stop_sequences", "metadata")
 
 
+#: Image types the Messages API reads.
+IMAGE_MIMES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+
 def message_body(request: GenerationRequest) -> dict[str, Any]:
     params = request.params
     body: dict[str, Any] = {
@@ -52,13 +62,44 @@ def message_body(request: GenerationRequest) -> dict[str, Any]:
     if params.get("system"):
         body["system"] = str(params["system"])
     body.update({name: params[name] for name in PASSTHROUGH_PARAMS if name in params})
+    if request.response_schema is not None:
+        name = answer_tool_name(request.response_schema)
+        schema = {k: v for k, v in request.response_schema.items() if k != "title"}
+        body["tools"] = [
+            {"name": name, "description": "Record your answer.", "input_schema": schema}
+        ]
+        body["tool_choice"] = {"type": "tool", "name": name}
     return body
 
 
-def _user_content(request: GenerationRequest) -> str:
-    """Earlier steps' text handed in as inputs, then the prompt."""
+def answer_tool_name(schema: Mapping[str, Any]) -> str:
+    return str(schema.get("title") or "answer")
+
+
+def _user_content(request: GenerationRequest) -> str | list[dict[str, Any]]:
+    """Images handed in as inputs (content blocks), earlier steps' text, then the prompt."""
     texts = [asset.text for asset in request.inputs if asset.text]
-    return "\n\n".join([*texts, request.prompt])
+    text = "\n\n".join([*texts, request.prompt])
+    images = [
+        asset
+        for asset in request.inputs
+        if asset.media_type == "image" and asset.path is not None and asset.mime in IMAGE_MIMES
+    ]
+    if not images:
+        return text
+    blocks: list[dict[str, Any]] = []
+    for asset in images:
+        try:
+            data = base64.b64encode(asset.read_bytes()).decode()
+        except OSError as exc:
+            raise PermanentError(
+                f"{VENDOR}: cannot read the input image from step {asset.step!r}: {exc}",
+                code="input_unreadable",
+            ) from exc
+        blocks.append(
+            {"type": "image", "source": {"type": "base64", "media_type": asset.mime, "data": data}}
+        )
+    return [*blocks, {"type": "text", "text": text}]
 
 
 def reclassify_error(error: ProviderError, payload: Any) -> ProviderError:
@@ -76,14 +117,20 @@ def reclassify_error(error: ProviderError, payload: Any) -> ProviderError:
     return error
 
 
-def message_result(payload: Mapping[str, Any], status: int) -> GenerationResult:
+def message_result(
+    payload: Mapping[str, Any], status: int, *, answer_tool: str | None = None
+) -> GenerationResult:
     stop_reason = payload.get("stop_reason")
-    blocks = payload.get("content")
-    text = "".join(
-        str(block.get("text") or "")
-        for block in (blocks if isinstance(blocks, list) else [])
-        if isinstance(block, dict) and block.get("type") == "text"
-    )
+    raw_blocks = payload.get("content")
+    blocks = [
+        b for b in (raw_blocks if isinstance(raw_blocks, list) else []) if isinstance(b, dict)
+    ]
+    text = "".join(str(block.get("text") or "") for block in blocks if block.get("type") == "text")
+    if answer_tool is not None:
+        called = [b for b in blocks if b.get("type") == "tool_use" and b.get("name") == answer_tool]
+        if called:
+            # The forced tool call's input is the structured answer, as JSON text.
+            text = json.dumps(called[0].get("input"), ensure_ascii=False)
     if stop_reason == "refusal":
         raise PermanentError(
             f"{VENDOR}: the model declined to answer (stop_reason refusal)",
@@ -138,4 +185,9 @@ class AnthropicProvider:
         payload = decode_json(response, vendor=VENDOR)
         if not isinstance(payload, dict):
             raise ArtifactInvalid(f"{VENDOR}: the answer is not a JSON object")
-        return message_result(payload, response.status_code)
+        answer_tool = (
+            answer_tool_name(request.response_schema)
+            if request.response_schema is not None
+            else None
+        )
+        return message_result(payload, response.status_code, answer_tool=answer_tool)

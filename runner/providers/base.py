@@ -56,6 +56,10 @@ class GenerationRequest:
     timeout: float = 120.0
     #: Vendor task id of a long-running job accepted earlier (resume instead of paying twice).
     resume_task_id: str | None = None
+    #: Text requests only: answer with JSON that fits this JSON Schema (a judge's score).
+    #: Adapters ask for it the vendor's way (OpenAI's json_schema response format, a
+    #: forced Anthropic tool, Gemini's responseSchema); callers still parse strictly.
+    response_schema: Mapping[str, Any] | None = None
 
 
 def _no_task_hook(task_id: str) -> None:
@@ -225,3 +229,16 @@ class Provider(Protocol):
     default_base_url: ClassVar[str | None]
 
     async def generate(self, request: GenerationRequest, ctx: CallContext) -> GenerationResult: ...
+
+
+@runtime_checkable
+class Transcriber(Protocol):
+    """A provider with a speech-to-text model, as well as :class:`Provider`.
+
+    ``request.inputs`` holds the audio (a local file); the result is text. Usage carries
+    the tokens or seconds the vendor bills by.
+    """
+
+    async def transcribe(
+        self, request: GenerationRequest, ctx: CallContext
+    ) -> GenerationResult: ...

@@ -41,6 +41,17 @@ LOCAL_MODELS: dict[str, tuple[str, ...]] = {
     "text": ("template",),
 }
 
+#: Providers whose text models can judge an artifact: they read text and return JSON.
+JUDGE_PROVIDERS: frozenset[str] = frozenset(
+    {"openai", "azure", "anthropic", "google", "cohere", "openai_compatible"}
+)
+#: Judges that can also see pictures (images, and frames of a video).
+VISION_JUDGE_PROVIDERS: frozenset[str] = frozenset(
+    {"openai", "azure", "anthropic", "google", "openai_compatible"}
+)
+#: Providers with a speech-to-text model (OpenAI /audio/transcriptions and the servers
+#: that copy it; Gemini through generateContent with the audio inline).
+TRANSCRIBE_PROVIDERS: frozenset[str] = frozenset({"openai", "azure", "openai_compatible", "google"})
 #: Where each vendor's API lives (exact hosts, or "*.suffix" for per-customer hosts such as
 #: Azure resources): the only places an account made over the HTTP API may send a
 #: vendor's standard key without accounts.yaml already doing so (runner.config.key_policy).

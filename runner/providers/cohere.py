@@ -57,6 +57,9 @@ def chat_body(request: GenerationRequest) -> dict[str, Any]:
     messages.append({"role": "user", "content": "\n\n".join([*texts, request.prompt])})
     body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": False}
     body.update({name: params[name] for name in PASSTHROUGH_PARAMS if name in params})
+    if request.response_schema is not None:
+        schema = {k: v for k, v in request.response_schema.items() if k != "title"}
+        body["response_format"] = {"type": "json_object", "json_schema": schema}
     return body
 
 

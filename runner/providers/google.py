@@ -23,6 +23,7 @@ import io
 import re
 import wave
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -42,6 +43,7 @@ from runner.providers._vendor_util import (
     with_class,
 )
 from runner.providers.base import CallContext, GenerationRequest, GenerationResult, Usage
+from runner.providers.google_parts import gemini_schema, media_parts
 from runner.providers.http_common import (
     Deadline,
     api_key,
@@ -57,6 +59,10 @@ from runner.providers.http_common import (
 
 VENDOR = "Gemini"
 DEFAULT_VOICE = "Kore"
+#: What a transcription request asks (Gemini has no separate speech-to-text endpoint).
+TRANSCRIBE_INSTRUCTION = (
+    "Transcribe the speech in this audio word for word. Answer with the transcript only."
+)
 #: Veo 3's clip length when params set no ``duration`` (Veo bills per second).
 DEFAULT_VEO_SECONDS = 8
 #: Gemini TTS's PCM format when the MIME type names no rate.
@@ -266,10 +272,15 @@ class GoogleProvider:
         return payload, response.status_code
 
     def _contents_body(
-        self, request: GenerationRequest, generation_config: Mapping[str, Any]
+        self,
+        request: GenerationRequest,
+        generation_config: Mapping[str, Any],
+        *,
+        media_inputs: bool = False,
     ) -> dict[str, Any]:
         params = request.params
-        parts = [{"text": asset.text} for asset in request.inputs if asset.text]
+        parts: list[dict[str, Any]] = media_parts(request, VENDOR) if media_inputs else []
+        parts += [{"text": asset.text} for asset in request.inputs if asset.text]
         parts.append({"text": request.prompt})
         config = {field: params[key] for key, field in GENERATION_PARAMS.items() if key in params}
         body: dict[str, Any] = {
@@ -286,6 +297,8 @@ class GoogleProvider:
         ctx: CallContext,
         deadline: Deadline,
         generation_config: Mapping[str, Any],
+        *,
+        media_inputs: bool = False,
     ) -> tuple[dict[str, Any], dict[str, Any], int]:
         """(whole answer, first candidate, status) of one ``generateContent`` call."""
         payload, status = await self._call(
@@ -293,7 +306,7 @@ class GoogleProvider:
             "POST",
             f"models/{request.model}:generateContent",
             deadline,
-            json=self._contents_body(request, generation_config),
+            json=self._contents_body(request, generation_config, media_inputs=media_inputs),
         )
         return payload, _check_not_blocked(payload, status), status
 
@@ -302,7 +315,16 @@ class GoogleProvider:
     async def _text(
         self, request: GenerationRequest, ctx: CallContext, deadline: Deadline
     ) -> GenerationResult:
-        payload, candidate, status = await self._generate_content(request, ctx, deadline, {})
+        config: dict[str, Any] = {}
+        if request.response_schema is not None:
+            config = {
+                "responseMimeType": "application/json",
+                "responseSchema": gemini_schema(request.response_schema),
+            }
+        # A text request sees its image (and audio) inputs: vision, and speech to text.
+        payload, candidate, status = await self._generate_content(
+            request, ctx, deadline, config, media_inputs=True
+        )
         text = "".join(
             str(part.get("text") or "") for part in _parts(candidate) if not part.get("thought")
         )
@@ -322,6 +344,14 @@ class GoogleProvider:
             },
             http_status=status,
         )
+
+    async def transcribe(self, request: GenerationRequest, ctx: CallContext) -> GenerationResult:
+        """Speech to text: the audio input inline, and an instruction to write it down."""
+        if not any(a.media_type == "audio" and a.path for a in request.inputs):
+            raise PermanentError(f"{VENDOR}: nothing to transcribe (no local audio file)")
+        hint = f" Expect words such as: {request.prompt}" if request.prompt else ""
+        asked = replace(request, media_type="text", prompt=TRANSCRIBE_INSTRUCTION + hint)
+        return await self._text(asked, ctx, Deadline(request.timeout))
 
     async def _speech(
         self, request: GenerationRequest, ctx: CallContext, deadline: Deadline

@@ -42,6 +42,7 @@ from runner.providers.http_common import (
     response_mime,
     send,
 )
+from runner.providers.openai_transcribe import transcribe
 
 #: Our own keys in ``params``: read by the adapter, never sent as body fields.
 ADAPTER_PARAMS = frozenset({"system"})
@@ -97,6 +98,14 @@ def chat_messages(request: GenerationRequest) -> list[dict[str, Any]]:
     else:
         messages.append({"role": "user", "content": request.prompt})
     return messages
+
+
+def json_schema_format(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Structured output: the answer must be JSON that fits ``schema`` (strict mode needs
+    every property required and no others, which the caller's schema says)."""
+    name = str(schema.get("title") or "answer")
+    body = {k: v for k, v in schema.items() if k != "title"}
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": body, "strict": True}}
 
 
 def sniff_image_mime(data: bytes) -> str | None:
@@ -222,6 +231,8 @@ class OpenAIProvider:
             "messages": chat_messages(request),
             **_body_params(request.params),
         }
+        if request.response_schema is not None:
+            body["response_format"] = json_schema_format(request.response_schema)
         payload, response = await self._call_json(
             ctx, "POST", request.model, "chat/completions", deadline, json=body
         )
@@ -386,6 +397,12 @@ class OpenAIProvider:
             metadata={"voice": params["voice"], "format": fmt},
             http_status=response.status_code,
         )
+
+    # -- speech to text -------------------------------------------------------------------
+
+    async def transcribe(self, request: GenerationRequest, ctx: CallContext) -> GenerationResult:
+        """The first audio input as text (``POST /audio/transcriptions``)."""
+        return await transcribe(self, request, ctx)
 
     # -- video (Sora) ---------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from runner.runlog.records import (
     AttemptRecord,
     EventRecord,
     JobRecord,
+    JudgementRecord,
     Record,
     RunRecord,
 )
@@ -32,6 +33,7 @@ TABLE_OF: dict[type, str] = {
     AttemptRecord: "attempts",
     EventRecord: "events",
     ArtifactRecord: "artifacts",
+    JudgementRecord: "judgements",
 }
 
 #: Table -> its id column.
@@ -41,6 +43,7 @@ KEY_OF: dict[str, str] = {
     "attempts": "attempt_id",
     "events": "event_id",
     "artifacts": "artifact_id",
+    "judgements": "judgement_id",
 }
 
 #: Tables whose rows change over time (latest ``seq`` wins); the others are append-only.

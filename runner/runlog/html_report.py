@@ -34,6 +34,9 @@ _HEADINGS = {
     "p50_latency_ms": "p50 latency",
     "p95_latency_ms": "p95 latency",
     "cost_usd": "cost (USD)",
+    "mean_score": "mean score",
+    "rejection_rate": "rejected by judge",
+    "judge_cost_usd": "judging (USD)",
 }
 
 Series = Mapping[str, Mapping[date, float]]
@@ -167,10 +170,12 @@ def _series(
 def _cell(value: Any, column: str) -> str:
     if value is None:
         return "-"
-    if column == "success_rate":
+    if column in ("success_rate", "rejection_rate"):
         return f"{value * 100:.1f}%"
-    if column == "cost_usd":
+    if column in ("cost_usd", "judge_cost_usd"):
         return f"${value:.4f}"
+    if column == "mean_score":
+        return f"{value:.2f}"
     if column == "attempts_per_success":
         return f"{value:.2f}"
     if column.endswith("_latency_ms"):

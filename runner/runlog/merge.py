@@ -16,7 +16,7 @@ import duckdb
 
 from runner.runlog.codec import KEY_OF, UPSERT_TABLES
 
-TABLES: tuple[str, ...] = ("runs", "jobs", "attempts", "events", "artifacts")
+TABLES: tuple[str, ...] = ("runs", "jobs", "attempts", "events", "artifacts", "judgements")
 
 
 def quote(name: str) -> str:

@@ -190,7 +190,49 @@ GROUP BY provider, model;
 """,
 )
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial,)
+m002_judgements = Migration(
+    2,
+    "m002_judgements",
+    """
+CREATE TABLE judgements (
+    judgement_id VARCHAR PRIMARY KEY,
+    job_id VARCHAR,
+    run_id VARCHAR,
+    attempt_id VARCHAR,
+    artifact_sha256 VARCHAR,
+    judged_at TIMESTAMP,
+    judge_provider VARCHAR,
+    judge_model VARCHAR,
+    judge_account VARCHAR,
+    verdict VARCHAR,
+    score DOUBLE,
+    min_score DOUBLE,
+    reason VARCHAR,
+    cost_usd DOUBLE,
+    latency_ms DOUBLE,
+    transcribed_by VARCHAR
+);
+
+CREATE VIEW v_quality_by_model AS
+SELECT
+    a.provider,
+    a.model,
+    count(*) AS judged,
+    count(*) FILTER (WHERE j.verdict = 'passed') AS passed,
+    count(*) FILTER (WHERE j.verdict = 'rejected') AS rejected,
+    count(*) FILTER (WHERE j.verdict = 'failed') AS judge_failed,
+    avg(j.score) AS mean_score,
+    min(j.score) AS lowest_score,
+    count(*) FILTER (WHERE j.verdict = 'rejected')
+        / nullif(count(*) FILTER (WHERE j.verdict IN ('passed', 'rejected')), 0)
+        AS rejection_rate,
+    sum(j.cost_usd) AS judge_cost_usd
+FROM judgements j JOIN attempts a USING (attempt_id)
+GROUP BY a.provider, a.model;
+""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_judgements)
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

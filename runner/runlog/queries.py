@@ -109,7 +109,8 @@ class Queries:
             latest = f"""
                 SELECT provider, model, unnest(max_by(
                     {{'account': account, 'status': status, 'latency_ms': latency_ms,
-                      'cost_usd': cost_usd, 'started_at': started_at}},
+                      'cost_usd': cost_usd, 'started_at': started_at,
+                      'attempt_id': attempt_id}},
                     {{'at': started_at, 'id': attempt_id}}, {int(recent)}
                 ), recursive := true)
                 FROM in_window GROUP BY provider, model
@@ -120,14 +121,21 @@ class Queries:
                 SELECT * FROM attempts
                 WHERE started_at >= ? AND started_at <= ? AND status <> 'skipped'
             ),
-            latest AS ({latest})
+            latest AS ({latest}),
+            -- A judged attempt's score (the mean, when n > 1 outputs were judged).
+            scores AS (
+                SELECT attempt_id, avg(score) AS score FROM judgements
+                WHERE score IS NOT NULL GROUP BY attempt_id
+            )
             SELECT provider, model, account,
                    count(*) AS attempts,
                    count(*) FILTER (WHERE status = 'succeeded') AS successes,
                    quantile_cont(latency_ms, 0.5) FILTER (WHERE status = 'succeeded') AS p50,
                    avg(cost_usd) AS avg_cost,
-                   max(started_at) AS last_at
-            FROM latest
+                   max(started_at) AS last_at,
+                   avg(s.score) AS mean_score,
+                   count(s.score) AS scored
+            FROM latest LEFT JOIN scores s USING (attempt_id)
             GROUP BY provider, model, account
             ORDER BY provider, model, account NULLS FIRST
             """,
@@ -143,6 +151,8 @@ class Queries:
                 p50_latency_ms=r["p50"],
                 avg_cost_usd=r["avg_cost"],
                 last_attempt_at=r["last_at"],
+                mean_score=r["mean_score"],
+                scored=int(r["scored"]),
             )
             for r in rows
         ]
@@ -325,6 +335,10 @@ class Queries:
         job["artifacts"] = self._rows(
             "SELECT * FROM artifacts WHERE job_id = ? ORDER BY created_at, artifact_id", [job_id]
         )
+        job["judgements"] = self._rows(
+            "SELECT * FROM judgements WHERE job_id = ? ORDER BY judged_at, judgement_id",
+            [job_id],
+        )
         return job
 
     def artifact(self, uri: str) -> dict[str, Any] | None:
@@ -365,6 +379,9 @@ class Queries:
                     "p50_latency_ms": r["p50"],
                     "p95_latency_ms": r["p95"],
                     "cost_usd": r["cost"],
+                    "mean_score": r["score_sum"] / r["scored"] if r["scored"] else None,
+                    "rejection_rate": r["rejected"] / r["decided"] if r["decided"] else None,
+                    "judge_cost_usd": r["judge_cost"],
                 }
             )
         return out
@@ -407,11 +424,35 @@ class Queries:
         )
 
 
+def _judged(by: str) -> str:
+    """Judgements summed per ``by`` (job_id or attempt_id), to be summed again per group."""
+    return f"""
+        SELECT {by},
+               sum(score) AS score_sum,
+               count(score) AS scored,
+               count(*) FILTER (WHERE verdict = 'rejected') AS rejected,
+               count(*) FILTER (WHERE verdict IN ('passed', 'rejected')) AS decided,
+               sum(cost_usd) AS judge_cost
+        FROM judgements GROUP BY {by}
+    """
+
+
+#: Report columns about judges, over the ``jd`` relation of :func:`_judged`.
+_JUDGED_COLUMNS = """
+               sum(jd.score_sum) AS score_sum,
+               coalesce(sum(jd.scored), 0) AS scored,
+               coalesce(sum(jd.rejected), 0) AS rejected,
+               coalesce(sum(jd.decided), 0) AS decided,
+               sum(jd.judge_cost) AS judge_cost
+"""
+
+
 def _job_report_sql(dimension: str) -> str:
     return f"""
         WITH a AS (
             SELECT job_id, count(*) AS n, sum(cost_usd) AS cost FROM attempts GROUP BY job_id
         ),
+        jd AS ({_judged("job_id")}),
         j AS (SELECT *, {dimension} AS key FROM jobs WHERE started_at >= ?)
         SELECT key,
                count(*) AS jobs,
@@ -420,14 +461,16 @@ def _job_report_sql(dimension: str) -> str:
                sum(greatest(coalesce(j.attempts, 0), coalesce(a.n, 0))) AS attempts,
                quantile_cont(latency_ms, 0.5) FILTER (WHERE status = 'succeeded') AS p50,
                quantile_cont(latency_ms, 0.95) FILTER (WHERE status = 'succeeded') AS p95,
-               sum(coalesce(a.cost, j.cost_usd)) AS cost
-        FROM j LEFT JOIN a USING (job_id)
+               sum(coalesce(a.cost, j.cost_usd)) AS cost,
+               {_JUDGED_COLUMNS}
+        FROM j LEFT JOIN a USING (job_id) LEFT JOIN jd USING (job_id)
         GROUP BY key ORDER BY key NULLS FIRST
     """
 
 
 def _attempt_report_sql(dimension: str) -> str:
     return f"""
+        WITH jd AS ({_judged("attempt_id")})
         SELECT {dimension} AS key,
                count(DISTINCT job_id) AS jobs,
                count(DISTINCT job_id) FILTER (WHERE status = 'succeeded') AS succeeded,
@@ -436,8 +479,9 @@ def _attempt_report_sql(dimension: str) -> str:
                count(*) AS attempts,
                quantile_cont(latency_ms, 0.5) FILTER (WHERE status = 'succeeded') AS p50,
                quantile_cont(latency_ms, 0.95) FILTER (WHERE status = 'succeeded') AS p95,
-               sum(cost_usd) AS cost
-        FROM attempts
+               sum(cost_usd) AS cost,
+               {_JUDGED_COLUMNS}
+        FROM attempts LEFT JOIN jd USING (attempt_id)
         WHERE started_at >= ? AND status <> 'skipped'
         GROUP BY key ORDER BY key NULLS FIRST
     """

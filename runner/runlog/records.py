@@ -132,7 +132,38 @@ class ArtifactRecord:
     pages: int | None = None
 
 
-Record = RunRecord | JobRecord | AttemptRecord | EventRecord | ArtifactRecord
+JudgeVerdict = Literal["passed", "rejected", "failed"]
+
+
+@dataclass
+class JudgementRecord:
+    """A judge model's score of one artifact of one attempt (what it cost, and why).
+
+    ``verdict`` is "failed" (``score`` None) when the judge could not answer; the
+    artifact was then kept or rejected as the step's ``on_judge_error`` says.
+    """
+
+    judgement_id: str
+    job_id: str
+    run_id: str
+    attempt_id: str
+    artifact_sha256: str
+    judged_at: datetime
+    judge_provider: str
+    judge_model: str
+    verdict: JudgeVerdict
+    min_score: float
+    judge_account: str | None = None
+    score: float | None = None
+    reason: str | None = None
+    #: Every call the judgement took (speech to text, retries, unparseable answers).
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    #: provider/model of the speech-to-text model that gave the judge its transcript.
+    transcribed_by: str | None = None
+
+
+Record = RunRecord | JobRecord | AttemptRecord | EventRecord | ArtifactRecord | JudgementRecord
 
 
 @dataclass(frozen=True)
@@ -170,6 +201,9 @@ class CandidateStats:
     p50_latency_ms: float | None
     avg_cost_usd: float | None
     last_attempt_at: datetime | None = None
+    #: Mean judge score over those attempts that were judged, and how many were.
+    mean_score: float | None = None
+    scored: int = 0
 
     @property
     def success_rate(self) -> float:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from runner.config.model import Judge
 from runner.config.project import Workspace
 from runner.engine.api import finish_runlog, one_shot_plan, open_runlog
 from runner.engine.outputs import ArtifactOutput
@@ -26,6 +27,7 @@ from runner.providers.base import MEDIA_TYPES
 from runner.runlog.store import NoticeCallback
 from runner.storage import ArtifactStore
 from runner.validation import validate_file
+from runner.verify.judge import judge_for
 
 WORKFLOWS: tuple[str, ...] = ("simple", "adaptive")
 
@@ -61,6 +63,11 @@ class CaseResult:
     run_id: str | None = None
     #: How many times the case ran (more than one with ``until_pass``).
     rounds: int = 1
+    #: The judge's score of the kept artifact (``--judge``, or a judge in the preset).
+    score: float | None = None
+    score_reason: str | None = None
+    #: provider/model of the judge this case had, if any.
+    judge: str | None = None
 
 
 @dataclass
@@ -102,6 +109,8 @@ class VerifyResult:
                     "uri": r.uri,
                     "run_id": r.run_id,
                     "rounds": r.rounds,
+                    "judge": r.judge,
+                    "score": r.score,
                 }
                 for r in self.results
             ],
@@ -112,10 +121,13 @@ def all_cases() -> list[Case]:
     return [Case(m, w) for m in MEDIA_TYPES for w in WORKFLOWS]
 
 
-def case_plan(ws: Workspace, case: Case, *, offline: bool) -> Plan:
+def case_plan(ws: Workspace, case: Case, *, offline: bool, judge: Judge | None = None) -> Plan:
     plan = one_shot_plan(
         ws, media_type=case.media_type, prompt=PROMPTS[case.media_type], workflow=case.workflow
     )
+    if judge is not None:
+        chosen = judge_for(judge, case.media_type)
+        plan = replace(plan, steps=tuple(replace(sp, judge=chosen) for sp in plan.steps))
     if not offline:
         return plan
     return replace(plan, steps=tuple(_local_only(sp) for sp in plan.steps))
@@ -139,11 +151,15 @@ async def recheck(store: ArtifactStore, artifact: ArtifactOutput, sp: StepPlan) 
         await asyncio.to_thread(validate_file, copy, sp.media_type, sp.validate)
 
 
-async def run_case(engine: Engine, ws: Workspace, case: Case, *, offline: bool) -> CaseResult:
+async def run_case(
+    engine: Engine, ws: Workspace, case: Case, *, offline: bool, judge: Judge | None = None
+) -> CaseResult:
     t0 = time.perf_counter()
+    judged_by: str | None = None
     try:
-        plan = case_plan(ws, case, offline=offline)
+        plan = case_plan(ws, case, offline=offline, judge=judge)
         sp = plan.steps[0]
+        judged_by = sp.judge.label if sp.judge else None
         if not sp.candidates:
             where = "local generator" if offline else "model"
             raise MediamixError(f"no {where} can make {case.media_type} here")
@@ -158,27 +174,42 @@ async def run_case(engine: Engine, ws: Workspace, case: Case, *, offline: bool) 
                 message=why,
                 error_class=job.error_class if job is not None else None,
                 run_id=result.run_id,
+                judge=judged_by,
             )
         first = job.artifacts[0]
         for artifact in job.artifacts:
             await recheck(engine.services.store, artifact, sp)
     except ArtifactInvalid as exc:
         return CaseResult(
-            case, False, time.perf_counter() - t0, redact(f"stored file: {exc}"), "invalid_artifact"
+            case,
+            False,
+            time.perf_counter() - t0,
+            redact(f"stored file: {exc}"),
+            "invalid_artifact",
+            judge=judged_by,
         )
     except MediamixError as exc:
         return CaseResult(
-            case, False, time.perf_counter() - t0, redact(str(exc)), type(exc).__name__
+            case,
+            False,
+            time.perf_counter() - t0,
+            redact(str(exc)),
+            type(exc).__name__,
+            judge=judged_by,
         )
+    scored = f", score {first.score:.2f}" if first.score is not None else ""
     return CaseResult(
         case,
         True,
         time.perf_counter() - t0,
-        message=f"{first.provider}/{first.model}: {first.mime}, {first.size} bytes",
+        message=f"{first.provider}/{first.model}: {first.mime}, {first.size} bytes{scored}",
         provider=first.provider,
         model=first.model,
         uri=first.uri,
         run_id=result.run_id,
+        score=first.score,
+        score_reason=first.score_reason,
+        judge=judged_by,
     )
 
 
@@ -190,6 +221,7 @@ async def verify(
     deadline_s: float | None = None,
     options: EngineOptions | None = None,
     cases: list[Case] | None = None,
+    judge: Judge | None = None,
     notify: NoticeCallback | None = None,
 ) -> VerifyResult:
     """Run the matrix (all cases at once, one Engine); with ``until_pass`` re-run failures.
@@ -208,7 +240,7 @@ async def verify(
             while todo:
                 rounds += 1
                 found = await asyncio.gather(
-                    *(run_case(engine, ws, c, offline=offline) for c in todo)
+                    *(run_case(engine, ws, c, offline=offline, judge=judge) for c in todo)
                 )
                 for r in found:
                     r.rounds = latest[r.case].rounds + 1 if r.case in latest else 1

@@ -37,6 +37,12 @@ def junit_xml(result: VerifyResult, *, timestamp: datetime | None = None) -> str
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", {"name": "offline", "value": str(result.offline).lower()})
     ET.SubElement(props, "property", {"name": "rounds", "value": str(result.rounds)})
+    # Scores go on the suite: Jenkins' junit-10.xsd has no <properties> in a testcase.
+    for r in result.results:
+        if r.score is not None:
+            ET.SubElement(
+                props, "property", {"name": f"score.{r.case.name}", "value": f"{r.score:.3f}"}
+            )
     for r in result.results:
         case = ET.SubElement(
             suite,
@@ -61,6 +67,10 @@ def junit_xml(result: VerifyResult, *, timestamp: datetime | None = None) -> str
             out.append(f"artifact: {r.uri}")
         if r.run_id:
             out.append(f"run: {r.run_id}")
+        if r.score is not None:
+            out.append(f"judge score: {r.score:.2f} by {r.judge}: {r.score_reason or ''}")
+        elif r.judge:
+            out.append(f"judge: {r.judge} gave no score (see the run log)")
         ET.SubElement(case, "system-out").text = "\n".join(out)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
@@ -82,14 +92,15 @@ def markdown_summary(result: VerifyResult) -> str:
         f"Mode: {mode}. Rounds: {result.rounds}. Time: {result.time_s:.1f} s."
         + (" Deadline reached before every case passed." if result.deadline_hit else ""),
         "",
-        "| Case | Media | Workflow | Result | Made by | Time (s) | Details |",
-        "|---|---|---|---|---|---:|---|",
+        "| Case | Media | Workflow | Result | Made by | Score | Time (s) | Details |",
+        "|---|---|---|---|---|---:|---:|---|",
     ]
     for r in result.results:
         by = f"{r.provider}/{r.model}" if r.provider else "-"
         lines.append(
             f"| {r.case.name} | {r.case.media_type} | {r.case.workflow} | "
-            f"{'pass' if r.passed else '**FAIL**'} | {_cell(by)} | {r.time_s:.2f} | "
+            f"{'pass' if r.passed else '**FAIL**'} | {_cell(by)} | "
+            f"{f'{r.score:.2f}' if r.score is not None else '-'} | {r.time_s:.2f} | "
             f"{_cell(r.message[:200])} |"
         )
     return "\n".join(lines) + "\n"

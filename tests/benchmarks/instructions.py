@@ -9,6 +9,8 @@ cover that.
     python -m tests.benchmarks.instructions engine       # the engine benchmark's path
     python -m tests.benchmarks.instructions transport    # the HTTP client alone
     python -m tests.benchmarks.instructions batch        # `mediamix batch`, per row
+    python -m tests.benchmarks.instructions image        # image jobs (the judge's baseline)
+    python -m tests.benchmarks.instructions judged       # the same image jobs, judged
 
 Needs valgrind (``apt-get install valgrind``); each count takes a minute or two.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-WORKLOADS = ("engine", "transport", "batch")
+WORKLOADS = ("engine", "transport", "batch", "image", "judged")
 
 
 def count(workload: str, jobs: int) -> int:
@@ -81,6 +83,35 @@ def _run_engine(jobs: int) -> None:
         asyncio.run(go())
 
 
+def _run_images(jobs: int, *, judged: bool) -> None:
+    from runner.config.project import load_workspace
+    from runner.engine.api import plan_pipeline
+    from runner.engine.run import Engine
+    from runner.engine.services import EngineOptions
+    from runner.runlog.store import RunLog
+    from tests.benchmarks.test_judge_bench import CONCURRENCY, bench_project
+    from tests.benchmarks.test_transport_bench import fake_server_process
+
+    os.environ["MMX_BENCH_KEY"] = "sk-bench"
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    with tempfile.TemporaryDirectory(dir=shm) as folder, fake_server_process(0.0) as url:
+        root = bench_project(Path(folder) / "p", url, judged=judged)
+        ws = load_workspace(root)
+        pipeline = root / "pipelines/p.yaml"
+        warm = plan_pipeline(pipeline, ws, {"items": list(range(jobs, jobs + CONCURRENCY))})
+        plan = plan_pipeline(pipeline, ws, {"items": list(range(jobs))})
+
+        async def go() -> None:
+            options = EngineOptions(concurrency=CONCURRENCY, no_wait=True)
+            with RunLog(root / ".mediamix" / "runlog").writer() as sink:
+                async with Engine(ws, sink, options=options) as engine:
+                    await engine.run(warm)
+                    result = await engine.run(plan)
+            assert result.succeeded == jobs
+
+        asyncio.run(go())
+
+
 def _run_transport(jobs: int) -> None:
     from runner.transport import make_client
     from tests.benchmarks.test_transport_bench import _drive, fake_server_process
@@ -117,9 +148,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:  # inside valgrind
-        {"engine": _run_engine, "transport": _run_transport, "batch": _run_batch}[args.run](
-            args.jobs
-        )
+        runs = {
+            "engine": _run_engine,
+            "transport": _run_transport,
+            "batch": _run_batch,
+            "image": lambda jobs: _run_images(jobs, judged=False),
+            "judged": lambda jobs: _run_images(jobs, judged=True),
+        }
+        runs[args.run](args.jobs)
         return
     small, large = count(args.workload, args.small), count(args.workload, args.large)
     per_job = (large - small) / (args.large - args.small)

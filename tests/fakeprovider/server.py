@@ -8,8 +8,9 @@ synchronous and asynchronous tests can both talk to it over real HTTP.
 
 By-hand control over HTTP: ``POST /_fake/faults`` ({fault, path_contains, times,
 retry_after, delay_s, retry_after_format}), ``POST /_fake/config`` ({latency_s,
-polls_until_done, rate_limit_rpm, rate_window_s, usage, reply}), ``GET /_fake/requests``,
-``POST /_fake/reset``.
+polls_until_done, rate_limit_rpm, rate_window_s, usage, reply}), ``POST /_fake/judge`` ({scores:
+[[marker, score], ...], default, reply}; see tests.fakeprovider.judging),
+``GET /_fake/requests``, ``POST /_fake/reset``.
 """
 
 from __future__ import annotations
@@ -228,6 +229,18 @@ async def _configure(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def _script_judge(request: web.Request) -> web.Response:
+    body = await request.json()
+    try:
+        scores = [(str(marker), float(score)) for marker, score in body.get("scores", [])]
+        wire.state_of(request).script_judge(
+            scores, default=float(body.get("default", 0.9)), reply=body.get("reply")
+        )
+    except (TypeError, ValueError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response({"ok": True})
+
+
 async def _list_requests(request: web.Request) -> web.Response:
     rows = []
     for recorded in list(wire.state_of(request).requests):
@@ -257,6 +270,7 @@ def build_app(state: FakeState) -> web.Application:
     app[wire.VENDOR_MODULES] = modules
     app.router.add_post("/_fake/faults", _inject_fault)
     app.router.add_post("/_fake/config", _configure)
+    app.router.add_post("/_fake/judge", _script_judge)
     app.router.add_get("/_fake/requests", _list_requests)
     app.router.add_post("/_fake/reset", _reset)
     app.router.add_get("/{vendor}/_files/{file_id}", _download)

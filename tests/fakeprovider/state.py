@@ -7,6 +7,7 @@ so every mutation takes one lock.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import threading
@@ -100,6 +101,41 @@ class FakeState:
         #: The text every OpenAI chat answer carries instead of the echo (None: the echo).
         self.reply: str | None = None
         self._ids = itertools.count(1)
+        self._reset_judge()
+
+    # -- judging (tests.fakeprovider.judging) ---------------------------------------------
+
+    def _reset_judge(self) -> None:
+        #: (marker, score): the first marker found in what a judge was shown sets its score.
+        self.judge_scores: list[tuple[str, float]] = []
+        self.judge_default: float = 0.9
+        #: Raw text every judge answers with instead of a score (an unparseable judge).
+        self.judge_reply: str | None = None
+        #: What each judge request carried (tests.fakeprovider.judging.Seen), in order.
+        self.judge_calls: list[Any] = []
+        #: sha256 of media this server generated -> a label (model, and what was asked).
+        self.media_labels: dict[str, str] = {}
+
+    def script_judge(
+        self,
+        scores: list[tuple[str, float]],
+        *,
+        default: float = 0.9,
+        reply: str | None = None,
+    ) -> None:
+        with self._lock:
+            self.judge_scores = list(scores)
+            self.judge_default = default
+            self.judge_reply = reply
+
+    def record_judge_call(self, seen: Any) -> None:
+        with self._lock:
+            self.judge_calls.append(seen)
+
+    def label_media(self, data: bytes, label: str) -> None:
+        digest = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            self.media_labels[digest] = label
 
     # -- faults ---------------------------------------------------------------------------
 
@@ -239,3 +275,4 @@ class FakeState:
             self.polls_until_done = 2
             self.usage = {}
             self.reply = None
+            self._reset_judge()

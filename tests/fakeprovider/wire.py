@@ -66,6 +66,11 @@ def missing(body: Mapping[str, Any], *fields: str) -> str | None:
     return None
 
 
+def vendor_for(request: web.Request) -> str:
+    """The vendor module name that owns ``request.path`` ("openai", "azure", ...)."""
+    return vendor_for_path(request.path) or ""
+
+
 def vendor_module(request: web.Request) -> ModuleType:
     name = vendor_for_path(request.path)
     modules = request.app[VENDOR_MODULES]

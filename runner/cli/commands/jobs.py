@@ -139,6 +139,21 @@ def _attempt_line(a: dict[str, Any]) -> str:
     return line
 
 
+def _judgement_line(j: dict[str, Any]) -> str:
+    """``judge openai/gpt-4.1-mini  rejected  score 0.20 (min 0.6), $0.0001: reason``."""
+    parts = [f"judge {j['judge_provider']}/{j['judge_model']}  {j['verdict']}"]
+    if j.get("score") is not None:
+        parts.append(f"  score {j['score']:.2f} (min {j['min_score']:g})")
+    if j.get("transcribed_by"):
+        parts.append(f", heard by {j['transcribed_by']}")
+    if j.get("cost_usd") is not None:
+        parts.append(f", {usd(j['cost_usd'])}")
+    line = "".join(parts)
+    if j.get("reason"):
+        line += f"\n{'':14}{j['reason']}"
+    return line
+
+
 def _event_line(e: dict[str, Any]) -> str:
     line = f"{e['kind']}: {e['message']}"
     data = e.get("data") or {}
@@ -174,6 +189,7 @@ def render_job(job: dict[str, Any]) -> str:
     entries: list[tuple[datetime, int, str]] = []
     entries += [(a["started_at"], 0, _attempt_line(a)) for a in job["attempts"]]
     entries += [(e["occurred_at"], 1, _event_line(e)) for e in job["events"]]
+    entries += [(j["judged_at"], 2, _judgement_line(j)) for j in job.get("judgements", [])]
     entries.sort(key=lambda item: (item[0], item[1]))
     if entries:
         lines.append("")

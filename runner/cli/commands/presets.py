@@ -58,6 +58,12 @@ def presets_cmd(
         click.echo(f"  retry: up to {preset.retry.max_attempts} attempts per candidate")
         if preset.validate:
             click.echo(f"  validate: {preset.validate}")
+        judge = preset.judge.resolve() if preset.judge else None
+        if judge is not None:
+            click.echo(
+                f"  judge: {judge.label}, min_score {judge.min_score:g}, "
+                f"on_judge_error {judge.on_judge_error}"
+            )
         return
     rows = [
         _summary(p)

@@ -14,10 +14,18 @@ from runner.runlog.html_report import render_report_html
 from runner.runlog.queries import REPORT_BY
 from runner.runlog.since import parse_since
 
+
+def _score(value: object) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:.2f}"
+
+
 _FORMATTERS = {
     "success_rate": percent,
     "cost_usd": usd,
     **latency_formatters(("p50_latency_ms", "p95_latency_ms")),
+    "mean_score": _score,
+    "rejection_rate": percent,
+    "judge_cost_usd": usd,
 }
 
 
@@ -55,7 +63,8 @@ def report_cmd(
     skipped: bool,
     log_dir: Path | None,
 ) -> None:
-    """Success rate, attempts per success, p50/p95 latency and cost, grouped --by one column.
+    """Success rate, attempts per success, p50/p95 latency and cost, grouped --by one column;
+    where a judge scored artifacts, their mean score, the share it rejected and its cost.
 
     preset, media_type and day count jobs; provider, model and account count the jobs
     that tried them (a fallback that rescued a job counts as that provider's success).

@@ -14,6 +14,7 @@ from runner.cli.output import to_json, write_text
 from runner.engine.api import load
 from runner.errors import UsageError
 from runner.verify import junit_xml, markdown_summary, verify
+from runner.verify.judge import verify_judge
 
 
 @click.command("verify")
@@ -35,6 +36,24 @@ from runner.verify import junit_xml, markdown_summary, verify
     metavar="SECONDS",
     help="With --until-pass: stop re-running after this many seconds.",
 )
+@click.option(
+    "--judge",
+    "judge_model",
+    metavar="PROVIDER/MODEL",
+    help="Score every case's artifact with this judge model (e.g. openai/gpt-4.1-mini).",
+)
+@click.option(
+    "--min-score",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="With --judge: artifacts scoring below this are rejected like invalid ones.",
+)
+@click.option(
+    "--transcribe",
+    metavar="PROVIDER/MODEL",
+    help="With --judge: the speech-to-text model for audio (default: the judge vendor's).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.pass_context
 def verify_cmd(
@@ -44,6 +63,9 @@ def verify_cmd(
     summary: Path | None,
     until_pass: bool,
     deadline: float | None,
+    judge_model: str | None,
+    min_score: float,
+    transcribe: str | None,
     as_json: bool,
 ) -> None:
     """Generate every media type (image, video, audio, text, document) with each workflow
@@ -54,6 +76,7 @@ def verify_cmd(
       mediamix verify --offline
       mediamix verify --junit verify.xml --summary "$GITHUB_STEP_SUMMARY"
       mediamix verify --until-pass --deadline 600
+      mediamix verify --judge openai/gpt-4.1-mini --min-score 0.6 --junit verify.xml
 
     \b
     Exit status:
@@ -67,11 +90,23 @@ def verify_cmd(
         raise UsageError("--deadline only applies with --until-pass")
     if until_pass and deadline is None:
         raise UsageError("--until-pass needs --deadline SECONDS (it must stop some time)")
+    if transcribe is not None and judge_model is None:
+        raise UsageError("--transcribe only applies with --judge")
+    judge = (
+        verify_judge(judge_model, min_score=min_score, transcribe=transcribe)
+        if judge_model is not None
+        else None
+    )
     ws = load(ctx.obj.get("project"))
     warn_about_keys(ws)
     result = asyncio.run(
         verify(
-            ws, offline=offline, until_pass=until_pass, deadline_s=deadline, notify=print_notice
+            ws,
+            offline=offline,
+            until_pass=until_pass,
+            deadline_s=deadline,
+            notify=print_notice,
+            judge=judge,
         )
     )
     written: list[str] = []

@@ -6,12 +6,13 @@ Faults this handler answers itself: ``content_policy`` (a 200 whose ``stop_reaso
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakeprovider import wire
+from tests.fakeprovider import judging, wire
 from tests.fakeprovider.state import FakeState
 
 PREFIX = "/anthropic/v1"
@@ -78,6 +79,21 @@ async def messages(request: web.Request) -> web.Response:
     reply = f"Fake reply from {body['model']}: {prompt[:200]}"
     content: list[dict[str, Any]] = [{"type": "text", "text": reply}]
     stop_reason = "end_turn"
+    tool = judging.anthropic_judge_tool(body)
+    if tool is not None:
+        # A forced tool: the judge answers by calling it, as the real API does.
+        answer = judging.verdict(
+            wire.state_of(request), judging.seen_anthropic(body["model"], body)
+        )
+        try:
+            arguments: Any = json.loads(answer)
+        except ValueError:
+            arguments = None
+        if isinstance(arguments, dict):
+            content = [{"type": "tool_use", "id": "toolu_fake", "name": tool, "input": arguments}]
+            stop_reason = "tool_use"
+        else:
+            content = [{"type": "text", "text": answer}]
     fault = wire.fault_of(request)
     if fault == "content_policy":
         content, stop_reason = [], "refusal"

@@ -76,3 +76,6 @@ def register(app: web.Application, state: FakeState) -> None:
         f"{PREFIX}/{{deployment}}/images/generations", _deployment_route(openai.images)
     )
     app.router.add_post(f"{PREFIX}/{{deployment}}/audio/speech", _deployment_route(openai.speech))
+    app.router.add_post(
+        f"{PREFIX}/{{deployment}}/audio/transcriptions", _deployment_route(openai.transcriptions)
+    )

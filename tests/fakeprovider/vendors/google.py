@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakeprovider import media, wire
+from tests.fakeprovider import judging, media, wire
 from tests.fakeprovider.state import FakeState, TaskInfo
 
 PREFIX = "/google/v1beta"
@@ -152,6 +152,7 @@ async def generate_content(request: web.Request, model: str) -> web.Response:
         if not voice.get("voiceName"):
             return _invalid(request, "speechConfig.voiceConfig: voice name is required")
         pcm = media.silent_pcm16(0.5) if fault == "silence" else media.pcm16(0.5)
+        wire.state_of(request).label_media(pcm, f"{model} said: {prompt}")
         parts: list[dict[str, Any]] = [{"inlineData": {"mimeType": PCM_MIME, "data": _b64(pcm)}}]
     elif "IMAGE" in modalities:
         if "image" not in model:
@@ -161,6 +162,12 @@ async def generate_content(request: web.Request, model: str) -> web.Response:
             {"text": "Here is the picture you asked for."},
             {"inlineData": {"mimeType": "image/png", "data": _b64(picture)}},
         ]
+    elif judging.gemini_judge_request(body):
+        seen = judging.seen_gemini(model, body)
+        parts = [{"text": judging.verdict(wire.state_of(request), seen)}]
+    elif heard := judging.seen_gemini(model, body, kind="audio/").images:
+        # Audio inline with an instruction: speech to text.
+        parts = [{"text": judging.transcript(wire.state_of(request), heard[0])}]
     else:
         parts = [{"text": f"Fake reply from {model}: {prompt[:200]}"}]
     answer: dict[str, Any] = {
@@ -213,7 +220,10 @@ async def predict(request: web.Request, model: str) -> web.Response:
     count = parameters.get("sampleCount", 4)  # Imagen's default is 4 images
     if not isinstance(count, int) or not 1 <= count <= 4:
         return _invalid(request, "parameters.sampleCount: must be between 1 and 4")
-    picture = media.blank_png(128, 128) if fault == "blank_image" else media.png(128, 128, 5)
+    # Seeded by model: two Imagen models draw different pictures.
+    seed = 5 + sum(model.encode()) % 11
+    picture = media.blank_png(128, 128) if fault == "blank_image" else media.png(128, 128, seed)
+    wire.state_of(request).label_media(picture, model)
     one = {"bytesBase64Encoded": _b64(picture), "mimeType": "image/png"}
     return web.json_response({"predictions": [one] * count})
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakeprovider import media, wire
+from tests.fakeprovider import judging, media, wire
 from tests.fakeprovider.state import FakeState, TaskInfo
 
 PREFIX = "/openai/v1"
@@ -70,6 +70,11 @@ async def chat(request: web.Request, model: str | None) -> web.Response:
     reply = configured if configured is not None else f"Fake reply from {model}: {prompt[:200]}"
     prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4 + 1
     completion_tokens = len(reply) // 4 + 1
+    if judging.openai_judge_request(body):
+        vendor = wire.vendor_for(request)
+        seen = judging.seen_openai(vendor, str(model), body)
+        reply = judging.verdict(wire.state_of(request), seen)
+        prompt_tokens, completion_tokens = judging.judge_usage(seen)
     choices: list[dict[str, Any]] = [
         {
             "index": 0,
@@ -129,11 +134,13 @@ async def images(request: web.Request, model: str | None) -> web.Response:
         )
     width, height = _image_size(body.get("size"))
     fault = wire.fault_of(request)
+    # Seeded by model and prompt: two models asked the same thing draw different pictures.
     picture = (
         media.blank_png(width, height)
         if fault == "blank_image"
-        else media.png(width, height, _seed(body["prompt"]))
+        else media.png(width, height, _seed(f"{model}:{body['prompt']}"))
     )
+    wire.state_of(request).label_media(picture, model)
     as_url = not gpt_image and body.get("response_format", "url") == "url"
     data: list[dict[str, Any]] = []
     for _ in range(n):
@@ -182,9 +189,35 @@ async def speech(request: web.Request, model: str | None) -> web.Response:
         "wav": media.silent_wav if silent else media.wav,
         "pcm": media.silent_pcm16 if silent else media.pcm16,
     }[fmt]()
+    wire.state_of(request).label_media(audio, f"{model} said: {body['input']}")
     answer = web.Response(body=audio, content_type=SPEECH_FORMATS[fmt])
     answer.enable_chunked_encoding()
     return answer
+
+
+# -- speech to text -------------------------------------------------------------------------
+
+
+async def transcriptions(request: web.Request, model: str | None) -> web.Response:
+    fields, uploads = wire.form(request), wire.files(request)
+    model = model or fields.get("model")
+    if not model:
+        return wire.missing_field(request, "model")
+    audio = uploads.get("file")
+    if not audio:
+        return wire.missing_field(request, "file")
+    text = judging.transcript(wire.state_of(request), audio)
+    usage: dict[str, Any] = (
+        {"type": "duration", "seconds": 1}
+        if model.startswith("whisper")
+        else {
+            "type": "tokens",
+            "input_tokens": len(audio) // 100 + 1,
+            "output_tokens": len(text) // 4 + 1,
+            "total_tokens": len(audio) // 100 + len(text) // 4 + 2,
+        }
+    )
+    return web.json_response({"text": text, "usage": usage})
 
 
 # -- video (Sora) -------------------------------------------------------------------------
@@ -227,6 +260,9 @@ def register(app: web.Application, state: FakeState) -> None:
 
     async def speech_route(request: web.Request) -> web.Response:
         return await speech(request, wire.json_body(request).get("model"))
+
+    async def transcriptions_route(request: web.Request) -> web.Response:
+        return await transcriptions(request, None)
 
     async def create_video(request: web.Request) -> web.Response:
         fields: dict[str, Any] = {**wire.form(request), **wire.json_body(request)}
@@ -281,6 +317,7 @@ def register(app: web.Application, state: FakeState) -> None:
     app.router.add_post(f"{PREFIX}/chat/completions", chat_route)
     app.router.add_post(f"{PREFIX}/images/generations", images_route)
     app.router.add_post(f"{PREFIX}/audio/speech", speech_route)
+    app.router.add_post(f"{PREFIX}/audio/transcriptions", transcriptions_route)
     app.router.add_post(f"{PREFIX}/videos", create_video)
     app.router.add_get(f"{PREFIX}/videos/{{video_id}}", get_video)
     app.router.add_get(f"{PREFIX}/videos/{{video_id}}/content", video_content)
