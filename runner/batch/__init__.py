@@ -5,6 +5,7 @@ twice for a job that already succeeded.
     result = await BatchRun(ws, prepared, options).run()
 """
 
+from runner.batch.rowrun import RowOutcome
 from runner.batch.rows import BadRow, InputRows, Row, read_rows
 from runner.batch.runner import (
     BatchOptions,
@@ -27,6 +28,7 @@ __all__ = [
     "PreparedBatch",
     "Row",
     "RowFailure",
+    "RowOutcome",
     "Shard",
     "parse_shard",
     "prepare_batch",

@@ -1,10 +1,14 @@
-"""Run a pipeline once per row of an inputs file, with one Engine for every row.
+"""Run a pipeline once per row of an inputs file.
 
-One Engine means one account pool (limits hold across rows), one HTTP client, one
-run-log writer and one budget. ``concurrency`` worker coroutines pull rows from a shared
-iterator, so a file of any length never has more than ``concurrency`` rows in flight
-and no idle task per waiting row. Each row is one pipeline run; a ``batch_row`` event ties
-it to the batch (``batch_id``, row number, line, content digest, shard, inputs file).
+Rows run on one Engine per worker: here, this process is the one worker (one account pool
+so limits hold across rows, one HTTP client, one budget, the run log's own writer); with
+``--cluster``, every Dask worker runs the same :class:`~runner.batch.rowrun.RowRunner` on
+chunks of rows, limits and budget leased from the cluster, records streamed back to this
+process's run log (:mod:`runner.cluster`). Either way ``concurrency`` coroutines per worker
+pull rows from a shared iterator, so a file of any length never has more than
+``concurrency`` rows in flight per worker. Each row is one pipeline run; a ``batch_row``
+event ties it to the batch (``batch_id``, row number, line, content digest, shard, inputs
+file), and its :class:`~runner.batch.rowrun.RowOutcome` comes back here to be counted.
 
 :func:`prepare_batch` reads and checks everything first (inputs, shard, run-log
 history), so ``--on-bad-row fail`` stops before any provider is called; then
@@ -17,25 +21,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from runner.batch.history import BATCH_ROW_EVENT, BatchHistory, load_history
+from runner.batch.history import BatchHistory, load_history
+from runner.batch.rowrun import BatchIdentity, RowOutcome, RowRunner
 from runner.batch.rows import BadRow, Row, read_rows
 from runner.batch.shard import Shard
 from runner.config.loader import load_pipeline
+from runner.config.model import ClusterSpec
 from runner.config.project import Workspace
 from runner.engine.api import finish_runlog, history_for, open_runlog, resolve_pipeline_path
 from runner.engine.plan import Plan, build_plan
-from runner.engine.results import RunResult
 from runner.engine.reuse import ReuseIndex
 from runner.engine.run import Engine, History
 from runner.engine.services import EngineOptions
 from runner.engine.stopping import Stopper
-from runner.errors import UsageError, redact
+from runner.errors import UsageError
 from runner.runlog.records import new_id, utcnow
 from runner.runlog.sink import RunLogSink
 from runner.runlog.store import NoticeCallback, RunLog
@@ -58,6 +63,8 @@ class BatchOptions:
     runlog_dir: Path | None = None
     #: Shared with the signal handlers: stops dispatch (soft) or in-flight calls (hard).
     stopper: Stopper = field(default_factory=Stopper, compare=False)
+    #: Run the rows on this Dask cluster (None: in this process, the one-worker case).
+    cluster: ClusterSpec | None = None
 
 
 @dataclass
@@ -235,7 +242,7 @@ def prepare_batch(
     )
 
 
-RowCallback = Callable[[Row, RunResult], None]
+RowCallback = Callable[[RowOutcome], None]
 
 #: A long batch merges its records into runlog.duckdb this often (when the file is free),
 #: so the file people open while it runs is at most this old.
@@ -290,6 +297,53 @@ class BatchRun:
             elapsed_s=time.monotonic() - self._t0,
         )
 
+    # -- what every place that runs rows reports back ---------------------------------
+
+    def should_stop(self) -> bool:
+        """Whether rows not yet started should stay unstarted."""
+        return self.stopped is not None
+
+    def row_started(self, row: int) -> None:
+        self.running += 1
+
+    def row_abandoned(self, row: int) -> None:
+        """A row that will not finish where it started (its Dask worker died)."""
+        self.running -= 1
+
+    def row_finished(self, outcome: RowOutcome) -> None:
+        self.running -= 1
+        self.jobs_succeeded += outcome.jobs_succeeded
+        self.jobs_failed += outcome.jobs_failed
+        self.jobs_reused += outcome.jobs_reused
+        if outcome.cost_usd is not None:
+            self._costs.append(outcome.cost_usd)
+        if outcome.status == "succeeded":
+            self.succeeded += 1
+        else:
+            self.failed += 1
+            self.failures.append(
+                RowFailure(
+                    row=outcome.row,
+                    line=outcome.line,
+                    run_id=outcome.run_id,
+                    step_id=outcome.failed_step,
+                    error_class=outcome.error_class,
+                    error=outcome.error or outcome.status,
+                )
+            )
+            if self.options.fail_fast:
+                self.stopped = self.stopped or "fail-fast"
+        if outcome.budget_hit:
+            self.stopped = self.stopped or "budget"
+        # A full disk (here or on a worker): what a call buys could not be kept.
+        halted = outcome.halted or self.options.stopper.kind
+        if halted in ("runlog", "storage"):
+            self.stopped = self.stopped or halted
+        if self.on_row is not None:
+            self.on_row(outcome)
+
+    # -- running -----------------------------------------------------------------------
+
     async def run(self) -> BatchResult:
         started = utcnow()
         self._t0 = time.monotonic()
@@ -301,7 +355,12 @@ class BatchRun:
                 self._close_stale(sink)
                 merging = asyncio.create_task(_merge_every(runlog, MERGE_EVERY_S))
                 try:
-                    await self._run_rows(prepared.plan, sink)
+                    if self.options.cluster is None:
+                        await self._run_here(prepared.plan, sink)
+                    else:
+                        from runner.cluster.client import run_on_cluster
+
+                        await run_on_cluster(self, prepared.plan, sink, self.options.cluster)
                 except asyncio.CancelledError:
                     cancelled = True
                 finally:
@@ -312,9 +371,9 @@ class BatchRun:
             self.stopped = "interrupted"
         return self._result(started)
 
-    async def _run_rows(self, plan: Plan, sink: RunLogSink) -> None:
+    def engine_options(self) -> EngineOptions:
         o = self.options
-        engine_options = EngineOptions(
+        return EngineOptions(
             seed=o.seed,
             max_cost_usd=o.max_cost_usd,
             fail_fast=o.fail_fast,
@@ -322,84 +381,30 @@ class BatchRun:
             flush_each_run=False,
             stopper=o.stopper,
         )
+
+    def identity(self) -> BatchIdentity:
+        p = self.prepared
+        shard = str(self.options.shard) if self.options.shard else None
+        return BatchIdentity(p.batch_id, p.pipeline, p.inputs_file, shard)
+
+    async def _run_here(self, plan: Plan, sink: RunLogSink) -> None:
+        """The one-worker case: this process is the only worker, its sink the run log."""
         async with Engine(
-            self.ws, sink, options=engine_options, history=self.prepared.history_learned
+            self.ws, sink, options=self.engine_options(), history=self.prepared.history_learned
         ) as engine:
             sv = engine.services
             sv.reuse = ReuseIndex(self.prepared.history.succeeded, sv.store).lookup
             sv.resume_tasks = dict(self.prepared.history.resume_tasks)
-            rows = iter(self.prepared.todo)
-            workers = [
-                asyncio.create_task(self._worker(engine, plan, rows))
-                for _ in range(min(max(1, o.concurrency), len(self.prepared.todo)))
-            ]
-            try:
-                await asyncio.gather(*workers)
-            finally:
-                for worker in workers:
-                    worker.cancel()
-                # Let cancelled runs write their "interrupted" records before the flush.
-                await asyncio.gather(*workers, return_exceptions=True)
-
-    async def _worker(self, engine: Engine, plan: Plan, rows: Iterator[Row]) -> None:
-        for row in rows:  # shared by every worker: each row is taken once
-            if self.stopped is not None:
-                return
-            self.running += 1
-            try:
-                result = await self._run_row(engine, plan, row)
-            finally:
-                self.running -= 1
-            self._count(engine, row, result)
-
-    async def _run_row(self, engine: Engine, plan: Plan, row: Row) -> RunResult:
-        p = self.prepared
-        run_id = new_id()
-        engine.services.event(
-            run_id,
-            BATCH_ROW_EVENT,
-            f"row {row.number} (line {row.line}) of {p.inputs_file}, batch {p.batch_id}",
-            batch_id=p.batch_id,
-            row=row.number,
-            line=row.line,
-            row_digest=row.digest,
-            shard=str(self.options.shard) if self.options.shard else None,
-            inputs_file=p.inputs_file,
-            pipeline=p.pipeline,
-        )
-        return await engine.run(replace(plan, inputs=row.inputs), run_id=run_id)
-
-    def _count(self, engine: Engine, row: Row, result: RunResult) -> None:
-        self.jobs_succeeded += sum(1 for j in result.jobs if j.status == "succeeded")
-        self.jobs_failed += result.failed
-        self.jobs_reused += result.reused
-        if result.cost_usd is not None:
-            self._costs.append(result.cost_usd)
-        if result.status == "succeeded":
-            self.succeeded += 1
-        else:
-            self.failed += 1
-            first = next((j for j in result.jobs if j.status == "failed"), None)
-            self.failures.append(
-                RowFailure(
-                    row=row.number,
-                    line=row.line,
-                    run_id=result.run_id,
-                    step_id=first.step_id if first else None,
-                    error_class=first.error_class if first else None,
-                    error=redact(first.error or "failed") if first else result.status,
-                )
+            runner = RowRunner(
+                engine,
+                plan,
+                self.identity(),
+                concurrency=self.options.concurrency,
+                on_start=lambda row: self.row_started(row.number),
+                on_outcome=lambda row, outcome: self.row_finished(outcome),
+                should_stop=self.should_stop,
             )
-            if self.options.fail_fast:
-                self.stopped = self.stopped or "fail-fast"
-        budget_hit = any(j.error_class == "budget" for j in result.jobs)
-        if budget_hit or engine.services.budget.exhausted:
-            self.stopped = self.stopped or "budget"
-        halted = engine.services.options.stopper.kind
-        if halted in ("runlog", "storage"):  # a full disk: what a call buys cannot be kept
-            self.stopped = self.stopped or halted
-        if self.on_row is not None:
-            self.on_row(row, result)
+            await runner.run(self.prepared.todo)
 
     def _close_stale(self, sink: RunLogSink) -> None:
         """Runs and jobs of the resumed batch that a killed process left "running"."""

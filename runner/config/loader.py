@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 from runner.config.model import (
     Account,
     AdaptiveSpec,
+    ClusterSpec,
     EnsembleSpec,
     InputSpec,
     JudgeSpec,
@@ -230,6 +231,7 @@ def project_from(data: Mapping[str, Any] | None, *, root: Path, source: Path | N
     return Project(
         root=root,
         storage=StorageSpec(**storage_raw) if storage_raw else StorageSpec(),
+        cluster=_cluster_from(data.get("cluster")),
         runlog=Path(data["runlog"]) if data.get("runlog") else defaults.runlog,
         concurrency=int(data.get("concurrency", defaults.concurrency)),
         max_cost_usd=(data.get("budget") or {}).get("max_cost_usd"),
@@ -245,6 +247,19 @@ def _template_limits(raw: Mapping[str, Any] | None) -> TemplateLimits:
     return TemplateLimits(
         seconds=float(raw.get("template_seconds", defaults.seconds)),
         output_chars=int(raw.get("template_output_chars", defaults.output_chars)),
+    )
+
+
+def _cluster_from(raw: Any) -> ClusterSpec | None:
+    """``cluster: ADDRESS`` or ``cluster: {address: ADDRESS, connect_timeout_s: N}``."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return ClusterSpec(address=raw)
+    fields = _strip_x(raw)
+    return ClusterSpec(
+        address=str(fields["address"]),
+        connect_timeout_s=float(fields.get("connect_timeout_s", 10.0)),
     )
 
 

@@ -252,6 +252,18 @@ class StorageSpec:
     public_url_base: str | None = None
     region: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: A ``file://`` root on a filesystem every cluster worker mounts at the same path.
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where ``mediamix batch`` runs its rows: a Dask scheduler or ``local:N``."""
+
+    #: ``tcp://host:8786`` (any Dask address) or ``local:N`` (N worker processes here).
+    address: str
+    #: How long to wait for the scheduler (and its first worker) before giving up.
+    connect_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -275,6 +287,8 @@ class Project:
     output_template: str = "{run_id}/{step_id}{item_suffix}.{ext}"
     template_limits: TemplateLimits = field(default_factory=TemplateLimits)
     source: Path | None = None
+    #: ``cluster:`` in mediamix.yaml: batches run there unless ``--cluster`` says otherwise.
+    cluster: ClusterSpec | None = None
 
     @property
     def runlog_dir(self) -> Path:

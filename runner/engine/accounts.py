@@ -98,6 +98,8 @@ class Lease:
     api_key: str | None = field(repr=False)
     _pool: AccountPool = field(repr=False)
     _released: bool = False
+    #: Tokens the request was estimated at when it took its place in the tpm window.
+    tokens: int = 0
 
     @property
     def name(self) -> str:
@@ -265,9 +267,7 @@ class AccountPool:
             if unavailable is not None:
                 raise unavailable
             now = self._clock()
-            ready = [
-                live for live in usable if live.has_slot() and live.wait_needed(now, tokens) == 0
-            ]
+            ready = [live for live in usable if self._ready(live, now, tokens)]
             if ready:
                 best = max(
                     ready,
@@ -278,7 +278,8 @@ class AccountPool:
                     ),
                 )
                 return self._take(best, now, tokens)
-            waits = [live.wait_needed(now, tokens) for live in usable]
+            self._want(usable, tokens)
+            waits = [self._wait(live, now, tokens) for live in usable]
             wait = min(w for w in waits) if waits else 0.05
             if deadline is not None and now + wait > deadline:
                 raise UnavailableError(
@@ -295,6 +296,21 @@ class AccountPool:
             finally:
                 self._waiters.discard(waiter)
 
+    # Capacity, one account at a time: what a subclass that gets its capacity elsewhere
+    # (runner.cluster.link.LeasedAccountPool: slots leased from the cluster) replaces.
+
+    def _ready(self, live: _Live, now: float, tokens: int) -> bool:
+        """Whether ``live`` may send one more request now."""
+        return live.has_slot() and live.wait_needed(now, tokens) == 0
+
+    def _wait(self, live: _Live, now: float, tokens: int) -> float:
+        """Seconds until ``live`` may be ready (a release can make it sooner)."""
+        return live.wait_needed(now, tokens)
+
+    def _want(self, usable: list[_Live], tokens: int) -> None:
+        """None of ``usable`` is ready: ask for capacity where it comes from elsewhere."""
+        return None
+
     def _take(self, live: _Live, now: float, tokens: int) -> Lease:
         live.health.in_flight += 1
         if live.account.rpm:
@@ -303,7 +319,7 @@ class AccountPool:
         live.requests_day.append(now)
         if tokens:
             live.tokens_minute.append((now, tokens))
-        return Lease(live.account, self._key_for(live.account), self)
+        return Lease(live.account, self._key_for(live.account), self, tokens=tokens)
 
     def _release(
         self,

@@ -269,18 +269,19 @@ class CandidateRunner:
         try:
             # Waiting for capacity can take long: ask again whether the call may go out.
             sv.may_dispatch()
-            # Before the attempt counts: a call the budget refuses was never made.
-            reserved = sv.budget.reserve(
-                pricing.estimate_cost_usd(
-                    spec.provider,
-                    spec.model,
-                    plan.media_type,
-                    job.prompt,
-                    params,
-                    lease.account.prices or None,
-                )
+            estimate = pricing.estimate_cost_usd(
+                spec.provider,
+                spec.model,
+                plan.media_type,
+                job.prompt,
+                params,
+                lease.account.prices or None,
             )
-        except (BudgetExceeded, DispatchStopped):
+            # A cluster's shared budget may fetch headroom first; a local one has it all.
+            await sv.budget.ready(estimate)
+            # Before the attempt counts: a call the budget refuses was never made.
+            reserved = sv.budget.reserve(estimate)
+        except BaseException:
             lease.release("unused")
             raise
         job.attempts += 1

@@ -151,9 +151,9 @@ class JudgeCalls:
         prices = lease.account.prices or None
         try:
             sv.may_dispatch()
-            reserved = sv.budget.reserve(
-                pricing.cost_usd(provider_name, model, estimate, {}, prices)
-            )
+            expected = pricing.cost_usd(provider_name, model, estimate, {}, prices)
+            await sv.budget.ready(expected)  # a cluster budget hands out slices: wait for one
+            reserved = sv.budget.reserve(expected)
         except (BudgetExceeded, DispatchStopped):
             lease.release("unused")
             raise

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from runner import __version__
@@ -342,6 +343,7 @@ class PipelineRun:
                 job.deadline = time.monotonic() + sp.step.timeout_s
             return await self.flow.execute(job)
 
+
 @dataclass
 class History:
     """What earlier runs taught: per-model stats (adaptive) and per-account health."""
@@ -367,23 +369,32 @@ class Engine:
         history: History | None = None,
         progress: ProgressCallback | None = None,
         store: ArtifactStore | None = None,
+        state_dir: Path | None = None,
+        pool: AccountPool | None = None,
+        budget: Budget | None = None,
+        claims: Claims | None = None,
     ) -> None:
+        """``state_dir`` (scratch, claims, parked answers; default the project's
+        .mediamix), ``pool``, ``budget`` and ``claims`` are given by a cluster worker,
+        whose limits, budget and claims are the cluster's (runner.cluster.worker)."""
         self.options = options or EngineOptions()
-        self._scratch = Scratch(ws.project.root / ".mediamix" / "tmp")
+        state = state_dir or ws.project.root / ".mediamix"
+        self._scratch = Scratch(state / "tmp")
         cap = self.options.max_cost_usd
         if cap is None:
             cap = ws.project.max_cost_usd
         store = store or ArtifactStore(ws.project.storage, project_root=ws.project.root)
-        state = ws.project.root / ".mediamix"
-        self._claims = Claims(state / "claims", store) if self.options.claim_jobs else None
+        if claims is None and self.options.claim_jobs:
+            claims = Claims(state / "claims", store)
+        self._claims = claims
         self.services = Services(
             ws=ws,
-            pool=AccountPool(ws.accounts),
+            pool=pool or AccountPool(ws.accounts),
             store=store,
             sink=sink,
             scratch=self._scratch.path,
             options=self.options,
-            budget=Budget(cap),
+            budget=budget or Budget(cap),
             stats=LiveStats(history.models if history else []),
             rng=random.Random(self.options.seed),
             local_copies=LocalCopies(store, self._scratch.path),

@@ -92,6 +92,11 @@ class Budget:
         self.spent = 0.0
         self.reserved = 0.0
 
+    async def ready(self, estimate: float | None) -> None:
+        """Make room for ``reserve(estimate)``: a budget shared by a cluster's workers
+        fetches headroom here (see runner.cluster.link); this one has the whole cap."""
+        return None
+
     def reserve(self, estimate: float | None) -> float:
         amount = estimate or 0.0
         if self.cap is not None and self.spent + self.reserved + amount > self.cap:

@@ -232,7 +232,19 @@ GROUP BY a.provider, a.model;
 """,
 )
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_judgements)
+
+# Cluster batches (issue 13): which Dask worker ran each job and attempt (NULL for a
+# batch or run on one machine); runs already carry the host they ran on.
+m003_worker = Migration(
+    3,
+    "m003_worker",
+    """
+ALTER TABLE jobs ADD COLUMN worker VARCHAR;
+ALTER TABLE attempts ADD COLUMN worker VARCHAR;
+""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_judgements, m003_worker)
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -74,6 +74,8 @@ class JobRecord:
     account: str | None = None
     #: Vendor task id of an accepted long-running job (for resume without paying twice).
     task_id: str | None = None
+    #: The Dask worker that ran it (``tcp://host:port``); None outside a cluster batch.
+    worker: str | None = None
 
 
 @dataclass
@@ -100,6 +102,8 @@ class AttemptRecord:
     units: float | None = None
     cost_usd: float | None = None
     task_id: str | None = None
+    #: The Dask worker that made the attempt; None outside a cluster batch.
+    worker: str | None = None
 
 
 @dataclass

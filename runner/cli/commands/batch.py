@@ -13,7 +13,7 @@ from runner.batch import (
     BatchResult,
     BatchRun,
     BatchSnapshot,
-    Row,
+    RowOutcome,
     parse_shard,
     prepare_batch,
 )
@@ -22,8 +22,8 @@ from runner.cli.commands.log import print_notice
 from runner.cli.notices import warn_about_keys
 from runner.cli.output import to_json
 from runner.cli.signals import grace_option, stop_signals
+from runner.cluster.address import choose as choose_cluster
 from runner.engine.api import load
-from runner.engine.results import RunResult
 from runner.errors import UsageError
 
 #: ``--resume`` with no id: the newest batch of this pipeline over this inputs file.
@@ -72,13 +72,15 @@ class BatchDisplay:
         self._clear()
         click.echo(click.style(text, fg=fg) if self.tty and fg else text, err=True)
 
-    def row_finished(self, row: Row, result: RunResult) -> None:
-        if result.status == "succeeded":
+    def row_finished(self, outcome: RowOutcome) -> None:
+        if outcome.status == "succeeded":
             return
-        failed = next((j for j in result.jobs if j.status == "failed"), None)
-        why = f"{failed.step_id}: {failed.error}" if failed else result.status
+        why = f"{outcome.failed_step}: {outcome.error}" if outcome.failed_step else outcome.status
+        where = f" on {outcome.worker}" if outcome.worker else ""
         self.say(
-            f"FAILED {Path(self.inputs_file).name}:{row.line} (row {row.number}): {why}", fg="red"
+            f"FAILED {Path(self.inputs_file).name}:{outcome.line} (row {outcome.row}){where}: "
+            f"{why}",
+            fg="red",
         )
 
     def show(self, snapshot: BatchSnapshot) -> None:
@@ -167,7 +169,7 @@ def print_summary(result: BatchResult) -> None:
     "--concurrency",
     type=click.IntRange(1, 4096),
     default=None,
-    help="Rows at once (default: mediamix.yaml's concurrency, 8).",
+    help="Rows at once, on each worker with --cluster (default: mediamix.yaml's concurrency, 8).",
 )
 @click.option(
     "--resume",
@@ -193,6 +195,13 @@ def print_summary(result: BatchResult) -> None:
 @click.option(
     "--log", "log_dir", type=click.Path(file_okay=False, path_type=Path), help="Run-log directory."
 )
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    help="Run the rows on a Dask cluster: a scheduler (tcp://host:8786), local:N for N "
+    "worker processes here, or none (here, whatever mediamix.yaml's cluster: says). "
+    "Needs pip install 'mediamix[cluster]'.",
+)
 @grace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON; no progress.")
 @click.pass_context
@@ -208,6 +217,7 @@ def batch_cmd(
     on_bad_row: str,
     seed: int | None,
     log_dir: Path | None,
+    cluster: str | None,
     grace_s: float,
     as_json: bool,
 ) -> None:
@@ -218,6 +228,7 @@ def batch_cmd(
       mediamix batch pipelines/explainer.yaml topics.jsonl --concurrency 32
       mediamix batch explainer topics.csv --shard 2/4 --max-cost 20
       mediamix batch explainer topics.csv --resume
+      mediamix batch explainer topics.jsonl --cluster tcp://scheduler:8786
 
     A job whose idempotency key (pipeline, step, resolved config, prompt, inputs) already
     succeeded, and whose artifacts still exist, is reused instead of called again. Bad rows
@@ -227,7 +238,8 @@ def batch_cmd(
     Exit status:
       0    every row succeeded
       1    some rows failed, were not run (--fail-fast, --max-cost), or were bad and skipped
-      2    usage or configuration error (with --on-bad-row fail: any bad row; nothing ran)
+      2    usage or configuration error (with --on-bad-row fail: any bad row; nothing ran;
+           with --cluster: no scheduler there, or storage or keys the workers lack)
       3    internal error (a bug; details in the crash log named on stderr)
       130  interrupted by Ctrl-C, 143 stopped by SIGTERM: no new call starts, calls in flight
            get --grace seconds to finish and be recorded (a second signal: cancelled now);
@@ -241,6 +253,7 @@ def batch_cmd(
             "put --resume after INPUTS, or write --resume=ID"
         )
     options = BatchOptions(
+        cluster=choose_cluster(cluster, ws.project.cluster),
         concurrency=concurrency or ws.project.concurrency,
         shard=parse_shard(shard) if shard else None,
         resume=None if resume in (None, LATEST) else resume,
