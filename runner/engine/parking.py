@@ -74,6 +74,8 @@ class ParkingLot:
     def take(self, key: str) -> list[Produced] | None:
         """What is parked under ``key``, as outputs ready to store (cost already paid)."""
         slot = self._slot(key)
+        if not os.path.exists(os.path.join(self.directory, key, _META)):
+            return None  # the usual case, asked once per job: one stat, no exception
         try:
             meta = json.loads((slot / _META).read_text(encoding="utf-8"))
             produced = [self._produced(slot, entry) for entry in meta["outputs"]]

@@ -154,7 +154,11 @@ class PipelineRun:
         status = "failed"
         finished = self.started_at
         try:
-            await asyncio.gather(*(self.run_step(sp) for sp in self.plan.steps))
+            steps = self.plan.steps
+            if len(steps) == 1:
+                await self.run_step(steps[0])  # a batch row's usual case: no task to make
+            else:
+                await asyncio.gather(*(self.run_step(sp) for sp in steps))
             status = "failed" if any(r.status == "failed" for r in self.results) else "succeeded"
             if status == "failed" and sv.options.stopper.kind == "interrupted":
                 status = "interrupted"
@@ -312,7 +316,11 @@ class PipelineRun:
             for position, (item, index) in pending:  # shared: each job is taken once
                 results[position] = await self.run_job(sp, item, index)
 
-        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(indexed)))))
+        workers = min(self.concurrency, len(indexed))
+        if workers == 1:
+            await worker()  # one job (or one at a time): no task to make
+        else:
+            await asyncio.gather(*(worker() for _ in range(workers)))
         return [r for r in results if r is not None]
 
     # -- jobs ----------------------------------------------------------------------------
@@ -325,7 +333,9 @@ class PipelineRun:
         rubric = None
         if sp.judge is not None:
             rubric_names = {**context, "prompt": prompt, "media_type": sp.media_type}
-            rubric = render(sp.judge.rubric, rubric_names, step=sp.id, what="judge rubric")
+            rubric = render(
+                sp.judge.rubric, rubric_names, step=sp.id, what="judge rubric", limits=self.limits
+            )
         job = Job(
             run_id=self.run_id,
             job_id=(self.job_ids.get(sp.id) if index is None else None) or new_id(),

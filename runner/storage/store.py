@@ -93,11 +93,12 @@ class ArtifactStore:
         data: bytes | None = None,
         local_path: Path | None = None,
         move: bool = False,
-    ) -> StoredObject:
+    ) -> None:
         """Write an artifact's bytes so that :meth:`publish` can make them appear under
         ``key`` at once. On local storage they go to a hidden name beside the final one
         (``.NAME.pending``), which :meth:`exists` finishes publishing if a process died
-        between the two; a bucket has no rename, so there this is the whole upload."""
+        between the two; a bucket has no rename, so there this is the whole upload.
+        Where it ends up is :meth:`locate`'s answer, known before this is called."""
         check_key(key)
         target = _pending_key(key) if isinstance(self._backend, LocalBackend) else key
         if data is not None:
@@ -113,7 +114,6 @@ class ArtifactStore:
                 await self._backend.put(local_path, target, content_type=content_type)
                 if move:
                     local_path.unlink(missing_ok=True)
-        return self.locate(key)
 
     def publish(self, key: str) -> None:
         """Give a staged artifact its final name (nothing to do for a bucket)."""
