@@ -121,13 +121,12 @@ def _run_transport(jobs: int) -> None:
 
 
 def _run_batch(jobs: int) -> None:
+    import runner.batch.runner
     from runner.batch import BatchOptions, BatchRun, prepare_batch
     from runner.config.project import load_workspace
     from tests.batch_support import KEY, KEY_ENV, write_rows
     from tests.benchmarks.test_batch_bench import _project
     from tests.benchmarks.test_transport_bench import fake_server_process
-
-    import runner.batch.runner
 
     # A batch merges its run log every MERGE_EVERY_S of wall time: under valgrind (50x
     # slower) that is several merges per count, a cost of the clock, not of the rows.
