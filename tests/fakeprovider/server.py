@@ -8,9 +8,10 @@ synchronous and asynchronous tests can both talk to it over real HTTP.
 
 By-hand control over HTTP: ``POST /_fake/faults`` ({fault, path_contains, times,
 retry_after, delay_s, retry_after_format, probability, seed}: with ``probability`` each
-matching request gets the fault with that seeded chance, see ``FakeState.inject``), ``POST /_fake/config`` ({latency_s,
-polls_until_done, rate_limit_rpm, rate_window_s, usage, reply}), ``POST /_fake/judge`` ({scores:
-[[marker, score], ...], default, reply}; see tests.fakeprovider.judging),
+matching request gets the fault with that seeded chance, see ``FakeState.inject``),
+``POST /_fake/config`` ({latency_s, polls_until_done, rate_limit_rpm, rate_window_s, usage,
+reply}), ``POST /_fake/judge`` ({scores: [[marker, score], ...], default, reply}; see
+tests.fakeprovider.judging),
 ``GET /_fake/requests``, ``POST /_fake/reset``.
 """
 
