@@ -37,29 +37,36 @@ Cells = dict[tuple[Workload, str], Summary | str]
 
 
 def measure_all(runs: int, clients: tuple[str, ...]) -> Cells:
-    """Each (workload, client) cell: its summary, or why it has none."""
-    wanted = [
-        *((w, c) for w in (CPU_64, LATENCY_200) for c in CLIENTS),
-        *((FAULTS_200, c) for c in ("litellm", "mediamix")),
-        *((BATCH_64, c) for c in ("mediamix", "mediamix-batch")),
-    ]
+    """Each (workload, client) cell: its summary, or why it has none. The clients of one
+    workload are interleaved; if one of them fails, each is measured alone to find it."""
+    groups: dict[Workload, list[str]] = {
+        CPU_64: list(CLIENTS),
+        LATENCY_200: list(CLIENTS),
+        FAULTS_200: ["litellm", "mediamix"],
+        BATCH_64: ["mediamix", "mediamix-batch"],
+    }
     cells: Cells = {}
-    for workload, client in wanted:
-        if client.split("-")[0] not in clients:
-            cells[(workload, client)] = "not run"
-            continue
-        reason = missing_library(client)
-        if reason:
-            cells[(workload, client)] = reason
-            continue
-        print(f"measuring {client}: {workload.name} ...", file=sys.stderr, flush=True)
+    for workload, wanted in groups.items():
+        ready = []
+        for client in wanted:
+            reason = "not run" if client.split("-")[0] not in clients else missing_library(client)
+            if reason:
+                cells[(workload, client)] = reason
+            else:
+                ready.append((workload, client))
+        print(f"measuring {workload.name}: {', '.join(c for _, c in ready)} ...", file=sys.stderr)
         try:
-            found = measure_cells([(workload, client)], runs=runs)[(workload, client)]
-        except RuntimeError as exc:
-            cells[(workload, client)] = f"failed: {str(exc).splitlines()[0]}"
-            continue
-        cells[(workload, client)] = found
-        print(f"  {found.line()}", file=sys.stderr, flush=True)
+            cells.update(measure_cells(ready, runs=runs))
+        except RuntimeError:
+            for cell in ready:
+                try:
+                    cells.update(measure_cells([cell], runs=runs))
+                except RuntimeError as exc:
+                    cells[cell] = f"failed: {str(exc).splitlines()[0]}"
+        for cell in ready:
+            found = cells[cell]
+            if isinstance(found, Summary):
+                print(f"  {found.line()}", file=sys.stderr, flush=True)
     return cells
 
 
