@@ -81,6 +81,30 @@ def test_faults_and_log_over_http(fake: FakeProviderServer) -> None:
     assert httpx.get(control + "/requests").json() == []
 
 
+def test_probabilistic_faults_hit_their_share_and_repeat_with_the_seed(
+    fake: FakeProviderServer,
+) -> None:
+    control = fake.url + "/_fake/faults"
+
+    def statuses() -> list[int]:
+        httpx.post(control, json={"fault": "429", "probability": 0.1, "seed": 7, "retry_after": 0})
+        httpx.post(control, json={"fault": "500", "probability": 0.1, "path_contains": "/chat"})
+        seen = [post_chat(fake).status_code for _ in range(300)]
+        httpx.post(fake.url + "/_fake/reset").raise_for_status()
+        return seen
+
+    first = statuses()
+    assert set(first) == {200, 429, 500}
+    assert 30 <= first.count(429) + first.count(500) <= 90  # 20 % of 300 is 60
+    assert statuses() == first  # the same seed, the same pattern
+    fake.state.inject("503")  # a counted fault still comes first, once
+    fake.state.inject("429", probability=1.0, times=2)
+    assert [post_chat(fake).status_code for _ in range(4)] == [503, 429, 429, 200]
+    with pytest.raises(ValueError, match="at most 1"):
+        fake.state.inject("500", probability=0.6)
+        fake.state.inject("500", probability=0.6)
+
+
 def test_unknown_fault_name_is_refused(fake: FakeProviderServer) -> None:
     with pytest.raises(ValueError, match="unknown fault"):
         fake.state.inject("explode")

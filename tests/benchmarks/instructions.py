@@ -59,7 +59,7 @@ def _run_engine(jobs: int) -> None:
     from runner.engine.run import Engine
     from runner.engine.services import EngineOptions
     from runner.runlog.store import RunLog
-    from tests.benchmarks.test_engine_bench import bench_project
+    from tests.benchmarks.projects import bench_project
     from tests.benchmarks.test_transport_bench import fake_server_process
 
     os.environ["MMX_BENCH_KEY"] = "sk-bench"

@@ -32,7 +32,6 @@ from runner.engine.api import plan_pipeline
 from runner.engine.run import Engine
 from runner.engine.services import EngineOptions
 from runner.runlog.store import RunLog
-from tests.benchmarks.test_engine_bench import fast_dir  # noqa: F401 (a fixture)
 from tests.benchmarks.test_transport_bench import fake_server_process
 from tests.engine_support import make_project
 
@@ -110,7 +109,7 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MMX_BENCH_KEY", "sk-bench")
 
 
-def test_judge_adds_a_small_share_of_a_jobs_client_cpu(fast_dir: Path) -> None:  # noqa: F811
+def test_judge_adds_a_small_share_of_a_jobs_client_cpu(fast_dir: Path) -> None:
     plain: list[float] = []
     judged: list[float] = []
     with fake_server_process(0.0) as url:

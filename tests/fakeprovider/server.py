@@ -7,9 +7,11 @@ the vendor handler. The server runs in a background thread with its own event lo
 synchronous and asynchronous tests can both talk to it over real HTTP.
 
 By-hand control over HTTP: ``POST /_fake/faults`` ({fault, path_contains, times,
-retry_after, delay_s, retry_after_format}), ``POST /_fake/config`` ({latency_s,
-polls_until_done, rate_limit_rpm, rate_window_s, usage, reply}), ``POST /_fake/judge`` ({scores:
-[[marker, score], ...], default, reply}; see tests.fakeprovider.judging),
+retry_after, delay_s, retry_after_format, probability, seed}: with ``probability`` each
+matching request gets the fault with that seeded chance, see ``FakeState.inject``),
+``POST /_fake/config`` ({latency_s, polls_until_done, rate_limit_rpm, rate_window_s, usage,
+reply}), ``POST /_fake/judge`` ({scores: [[marker, score], ...], default, reply}; see
+tests.fakeprovider.judging),
 ``GET /_fake/requests``, ``POST /_fake/reset``.
 """
 
@@ -203,12 +205,14 @@ async def _inject_fault(request: web.Request) -> web.Response:
         wire.state_of(request).inject(
             str(body["fault"]),
             path_contains=str(body.get("path_contains", "")),
-            times=int(body.get("times", 1)),
+            times=int(body["times"]) if "times" in body else None,
             retry_after=body.get("retry_after"),
             delay_s=body.get("delay_s"),
             retry_after_format=body.get("retry_after_format", "seconds"),
+            probability=float(body["probability"]) if "probability" in body else None,
+            seed=int(body["seed"]) if "seed" in body else None,
         )
-    except (KeyError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
     return web.json_response({"ok": True})
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import random
+import sys
 import threading
 import time
 import uuid
@@ -58,6 +60,10 @@ class Fault:
     retry_after: float | None = None
     delay_s: float | None = None
     retry_after_format: RetryAfterFormat = "seconds"
+    #: None: the next ``times`` matching requests get it. A number: each matching request
+    #: gets it with this chance (seeded, see ``FakeState.inject``), until it has fired
+    #: ``times`` times (default: no end).
+    probability: float | None = None
 
     def matches(self, path: str) -> bool:
         return self.times > 0 and self.path_contains in path
@@ -85,6 +91,8 @@ class FakeState:
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
+        #: Draws for probabilistic faults: seeded, so a benchmark's fault pattern repeats.
+        self._fault_rng = random.Random(0)
         self.tasks: dict[str, TaskInfo] = {}
         #: Published blobs (``/{vendor}/_files/{id}``): download URLs handed out by vendors.
         self.files: dict[str, tuple[bytes, str]] = {}
@@ -144,31 +152,70 @@ class FakeState:
         fault: str,
         *,
         path_contains: str = "",
-        times: int = 1,
+        times: int | None = None,
         retry_after: float | None = None,
         delay_s: float | None = None,
         retry_after_format: RetryAfterFormat = "seconds",
+        probability: float | None = None,
+        seed: int | None = None,
     ) -> None:
-        """Queue a fault for the next ``times`` requests whose path contains ``path_contains``."""
+        """Queue a fault for the next ``times`` (default 1) requests whose path contains
+        ``path_contains``; with ``probability``, give it to each such request with that
+        chance instead (``times`` then caps how often it fires; default: no cap).
+
+        One draw per request decides among all probabilistic faults, each owning its own
+        band of [0, 1): a 429 at 0.1 and a 500 at 0.1 fail exactly 20 % of requests on
+        average. ``seed`` re-seeds those draws (the same seed, the same pattern).
+        """
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
+        if times is None:
+            times = 1 if probability is None else sys.maxsize
         if times < 1:
             raise ValueError("times must be at least 1")
+        if probability is not None and not 0.0 < probability <= 1.0:
+            raise ValueError("probability must be above 0 and at most 1")
         with self._lock:
+            if seed is not None:
+                self._fault_rng.seed(seed)
+            standing = sum(f.probability or 0.0 for f in self.faults if f.probability)
+            if probability is not None and standing + probability > 1.0 + 1e-9:
+                raise ValueError("probabilistic faults may add up to at most 1")
             self.faults.append(
-                Fault(fault, path_contains, times, retry_after, delay_s, retry_after_format)
+                Fault(
+                    fault,
+                    path_contains,
+                    times,
+                    retry_after,
+                    delay_s,
+                    retry_after_format,
+                    probability,
+                )
             )
 
     def take_fault(self, path: str) -> Fault | None:
-        """The first pending fault matching ``path``, with one use consumed."""
+        """The first pending fault matching ``path``, with one use consumed: counted faults
+        first, in the order injected, then at most one probabilistic fault by one draw."""
         with self._lock:
             for fault in self.faults:
-                if fault.matches(path):
-                    fault.times -= 1
-                    if fault.times == 0:
-                        self.faults.remove(fault)
-                    return fault
+                if fault.probability is None and fault.matches(path):
+                    return self._consume(fault)
+            chances = [f for f in self.faults if f.probability is not None]
+            if not chances:
+                return None
+            draw = self._fault_rng.random()
+            for fault in chances:
+                assert fault.probability is not None
+                if draw < fault.probability:
+                    return self._consume(fault) if fault.matches(path) else None
+                draw -= fault.probability
         return None
+
+    def _consume(self, fault: Fault) -> Fault:
+        fault.times -= 1
+        if fault.times == 0:
+            self.faults.remove(fault)
+        return fault
 
     # -- rate limits ----------------------------------------------------------------------
 
