@@ -130,7 +130,12 @@ def _run_child(project: Project, env: dict[str, str]) -> Peak:
 
 
 def _video_run(
-    tmp_path: Path, fake: FakeProviderServer, name: str, size: int, storage: str, env: dict[str, str]
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    name: str,
+    size: int,
+    storage: str,
+    env: dict[str, str],
 ) -> Peak:
     fake.state.video_bytes = size
     project = _video_project(tmp_path / name, fake, storage)
@@ -172,7 +177,9 @@ def test_a_1gib_video_streams_into_local_storage_in_bounded_memory(
 
 @pytest.mark.benchmark
 def test_a_1gib_video_streams_into_s3_in_bounded_memory(
-    tmp_path: Path, fake: FakeProviderServer, s3_server: S3Server  # noqa: F811
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    s3_server: S3Server,  # noqa: F811
 ) -> None:
     storage = (
         f"{{url: 's3://{s3_server.bucket}/bench', endpoint_url: '{s3_server.endpoint_url}', "
