@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import textwrap
@@ -231,6 +232,7 @@ _MODELS = """
 # attempt falls back), an event per failed attempt plus task and adaptive events, an
 # artifact per succeeded job, a judgement for every tenth.
 _FILL = f"""
+SET enable_progress_bar = false;
 CREATE TEMP TABLE models(m INTEGER, provider VARCHAR, model VARCHAR, media_type VARCHAR);
 INSERT INTO models VALUES {_MODELS};
 CREATE TEMP TABLE g AS
@@ -332,10 +334,18 @@ def _million_job_log(directory: Path) -> dict[str, int]:
         con.close()
 
 
-def _best_wall(args: list[str], cwd: Path) -> tuple[float, str]:
-    best = float("inf")
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _best_wall(args: list[str], cwd: Path) -> tuple[float, float, str]:
+    """The best wall time of REPEATS runs of the whole command, its best CPU time (user +
+    system: what a busy machine cannot inflate much), and what it printed."""
+    best = best_cpu = float("inf")
     out = ""
     for _ in range(REPEATS):
+        cpu = _cpu_of_children()
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "runner.cli.main", *args],
@@ -345,9 +355,10 @@ def _best_wall(args: list[str], cwd: Path) -> tuple[float, str]:
             timeout=300,
         )
         best = min(best, time.perf_counter() - started)
+        best_cpu = min(best_cpu, _cpu_of_children() - cpu)
         assert done.returncode == 0, done.stderr
         out = done.stdout
-    return best, out
+    return best, best_cpu, out
 
 
 @pytest.fixture(scope="module")
@@ -368,12 +379,18 @@ def million_job_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_report_over_a_million_jobs_answers_within_a_second(
     million_job_log: Path, tmp_path: Path, by: str
 ) -> None:
-    seconds, out = _best_wall(
+    seconds, cpu, out = _best_wall(
         ["report", "--by", by, "--log", str(million_job_log), "--format", "json"], tmp_path
     )
     rows = json.loads(out)
-    print(f"\nmediamix report --by {by} over {JOBS:,} jobs: {seconds:.2f} s (best of {REPEATS})")
-    assert sum(r["jobs"] for r in rows) >= JOBS if by == "preset" else rows
+    print(
+        f"\nmediamix report --by {by} over {JOBS:,} jobs: {seconds:.2f} s wall, "
+        f"{cpu:.2f} s CPU (best of {REPEATS})"
+    )
+    if by == "preset":
+        assert sum(r["jobs"] for r in rows) == JOBS
+    else:
+        assert len(rows) == 10  # every model
     assert seconds < TIME_LIMIT_S
 
 
@@ -381,11 +398,14 @@ def test_report_over_a_million_jobs_answers_within_a_second(
 def test_sql_success_by_model_last_week_over_a_million_jobs_answers_within_a_second(
     million_job_log: Path, tmp_path: Path
 ) -> None:
-    seconds, out = _best_wall(
+    seconds, cpu, out = _best_wall(
         ["sql", SUCCESS_BY_MODEL_LAST_WEEK, "--log", str(million_job_log), "--format", "json"],
         tmp_path,
     )
     rows = json.loads(out)
-    print(f"\nmediamix sql (success by model, last week) over {JOBS:,} jobs: {seconds:.2f} s")
+    print(
+        f"\nmediamix sql (success by model, last week) over {JOBS:,} jobs: {seconds:.2f} s "
+        f"wall, {cpu:.2f} s CPU (best of {REPEATS})"
+    )
     assert len(rows) == 10
     assert seconds < TIME_LIMIT_S
