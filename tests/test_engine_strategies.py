@@ -69,7 +69,10 @@ def attempts(project: Project) -> list[tuple[Any, ...]]:
 def test_fallback_tries_candidates_in_order_and_logs_why(
     project: Project, provider: ScriptedProvider
 ) -> None:
-    project.write("presets/p.yaml", preset_yaml("text", ["a", "b", "c"]))
+    # failover: accounts keeps each candidate on its own retries before the next one.
+    project.write(
+        "presets/p.yaml", preset_yaml("text", ["a", "b", "c"], retry="{failover: accounts}")
+    )
     one_step(project, "text", "p")
     provider.script("a", "permanent")
     provider.script("b", "transient", "transient", "transient")
@@ -93,7 +96,18 @@ def test_fallback_tries_candidates_in_order_and_logs_why(
     assert text == "c says: make something"
 
 
-def test_transient_failure_is_retried_on_the_same_candidate(
+def test_transient_failure_is_retried_on_the_same_candidate_when_failover_is_accounts(
+    project: Project, provider: ScriptedProvider
+) -> None:
+    project.write("presets/p.yaml", preset_yaml("text", ["a", "b"], retry="{failover: accounts}"))
+    one_step(project, "text", "p")
+    provider.script("a", "transient")
+    result = run(project)
+    assert result.status == "succeeded"
+    assert [c.model for c in provider.calls] == ["a", "a"]
+
+
+def test_transient_failure_moves_to_the_next_candidate_at_once_by_default(
     project: Project, provider: ScriptedProvider
 ) -> None:
     project.write("presets/p.yaml", preset_yaml("text", ["a", "b"]))
@@ -101,7 +115,36 @@ def test_transient_failure_is_retried_on_the_same_candidate(
     provider.script("a", "transient")
     result = run(project)
     assert result.status == "succeeded"
-    assert [c.model for c in provider.calls] == ["a", "a"]
+    assert [c.model for c in provider.calls] == ["a", "b"]
+    moves = rows(
+        project, "SELECT kind, message FROM events WHERE kind IN ('fallback', 'retry_wait')"
+    )
+    assert [kind for kind, _ in moves] == ["fallback"]  # no backoff was waited
+    assert "scripted/b can take the call now" in moves[0][1]
+    assert "2 attempts of scripted/a kept for later" in moves[0][1]
+
+
+def test_a_candidate_handed_from_gets_its_remaining_attempts_after_the_others_fail(
+    project: Project, provider: ScriptedProvider
+) -> None:
+    project.write("presets/p.yaml", preset_yaml("text", ["a", "b", "local:template"]))
+    one_step(project, "text", "p")
+    provider.script("a", "transient", "transient")
+    provider.script("b", "permanent")
+    result = run(project)
+
+    assert result.status == "succeeded"
+    # a hands to b at once; b fails for good; back to a, which now waits its backoff
+    # (nothing later to hand to), and a's third attempt succeeds before the local card.
+    assert [c.model for c in provider.calls] == ["a", "b", "a", "a"]
+    assert result.jobs[0].artifacts[0].provider == "scripted"
+    moves = rows(
+        project,
+        "SELECT kind, message FROM events WHERE kind IN ('fallback', 'retry_wait') "
+        "ORDER BY occurred_at",
+    )
+    assert [kind for kind, _ in moves] == ["fallback", "fallback", "retry_wait"]
+    assert "back to scripted/a for its 2 remaining attempts" in moves[1][1]
 
 
 def test_blank_image_placeholder_triggers_fallback_to_local_card(

@@ -6,7 +6,8 @@ processes (exit codes matter); most reads go through the same click commands in-
 and a few through the real entry point for their exit codes.
 
 Run 1 (pipeline brief, --concurrency 1 so the notes jobs meet the faults in item order):
-  notes[0] alpha  gpt-4.1 500, gpt-4.1 500 (retried), gpt-4.1-mini 400, local/template ok
+  notes[0] alpha  gpt-4.1 500, gpt-4.1 500 (retried: the preset says failover: accounts),
+                 gpt-4.1-mini 400, local/template ok
   notes[1] beta   gpt-4.1 400, gpt-4.1-mini ok
   notes[2] gamma  gpt-4.1 ok
   cover           local/card ok
@@ -61,7 +62,7 @@ models:
   - {provider: openai, model: gpt-4.1}
   - {provider: openai, model: gpt-4.1-mini}
   - {provider: local, model: template}
-retry: {max_attempts: 2}
+retry: {max_attempts: 2, failover: accounts}
 """,
     "presets/cover-card.yaml": """\
 media_type: image

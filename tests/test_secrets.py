@@ -118,6 +118,15 @@ def every_vendor_project(root: Path, fake: FakeProviderServer) -> Project:
             ),
         )
         steps.append({"id": vendor, "preset": vendor, "prompt": "a lighthouse at dusk"})
+    # A step pinned to the revoked account: its 401, whose body echoes the key, is met
+    # every run (the openai step fails over to the working account at once).
+    revoked = {"provider": "openai", "model": PRIMARY["openai"].model, "account": "revoked"}
+    text = PRIMARY["openai"].media_type
+    project.write(
+        "presets/revoked.yaml",
+        json.dumps({"media_type": text, "models": [revoked, LOCAL_FALLBACK[text]]}),
+    )
+    steps.append({"id": "revoked", "preset": "revoked", "prompt": "a lighthouse at dusk"})
     write_pipeline(project, steps)
     return project
 

@@ -25,6 +25,9 @@ class RetrySpec:
     jitter_s: float = 0.5
     #: Longest Retry-After the engine will honour by waiting (longer: next candidate).
     max_retry_after_s: float = 120.0
+    #: Where a 500 or a 429 sends the job at once: "candidates" (another account of the
+    #: model, else the next candidate that can take the call now) or "accounts" only.
+    failover: Literal["candidates", "accounts"] = "candidates"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import asyncio
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -247,6 +247,24 @@ class AccountPool:
         limits), else why not: what ``--dry-run`` shows before anything is called."""
         return self._usable(provider, model, account, needs_key)[1]
 
+    def ready_now(
+        self,
+        provider: str,
+        model: str,
+        *,
+        account: str | None = None,
+        needs_key: bool = True,
+        tokens: int = 0,
+        avoid: Collection[str] = (),
+    ) -> bool:
+        """Whether an account not in ``avoid`` could take ``provider/model`` this moment:
+        what decides between failing over at once and sleeping a backoff."""
+        usable, _ = self._usable(provider, model, account, needs_key)
+        now = self._clock()
+        return any(
+            live.account.name not in avoid and self._ready(live, now, tokens) for live in usable
+        )
+
     async def acquire(
         self,
         provider: str,
@@ -256,8 +274,10 @@ class AccountPool:
         needs_key: bool = True,
         tokens: int = 0,
         deadline: float | None = None,
+        avoid: Collection[str] = (),
     ) -> Lease:
-        """Wait (within ``deadline``, a clock() value) for an account with capacity.
+        """Wait (within ``deadline``, a clock() value) for an account with capacity,
+        preferring one not in ``avoid`` (the accounts that just failed this job).
 
         Raises UnavailableError when no account could ever serve the request (no key,
         inactive, none configured) or when capacity does not free up before the deadline.
@@ -268,6 +288,8 @@ class AccountPool:
                 raise unavailable
             now = self._clock()
             ready = [live for live in usable if self._ready(live, now, tokens)]
+            if avoid and ready:
+                ready = [live for live in ready if live.account.name not in avoid] or ready
             if ready:
                 best = max(
                     ready,

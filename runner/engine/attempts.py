@@ -1,32 +1,29 @@
 """One candidate of one job: attempts with retries, each generated, spooled and validated.
 
-Retries are tenacity policies built from the preset: exponential backoff with jitter,
-``max_attempts`` per candidate, the step's deadline, and a switch that removes the waits
-in tests. Rate limits are waited out in the account pool (which honours Retry-After per
-account), so a 429 moves to another account at once when one has capacity.
+After a failed attempt runner.engine.failover decides the next move: another account at
+once, the next candidate at once (the strategy's), the same call again, or a backoff
+(exponential with jitter, from the preset) only when nothing else can take the call now.
+``max_attempts`` per candidate and the step's deadline bound it all; a switch removes the
+waits in tests. Rate limits are waited out in the account pool (which honours Retry-After
+per account).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
-
 from runner import pricing
 from runner.config.model import ModelSpec
+from runner.engine.attempt_notes import AttemptNotes, error_class
+from runner.engine.failover import Failover, Move
 from runner.engine.judging import ArtifactJudge, JudgedJob
 from runner.engine.plan import StepPlan, merged_params
-from runner.engine.services import Progress, Services
+from runner.engine.services import Services
 from runner.errors import (
     ArtifactInvalid,
     BudgetExceeded,
@@ -126,28 +123,18 @@ class Produced:
 Judged = tuple[Path | None, ArtifactFacts, str | None, str]
 
 
-def error_class(exc: BaseException | None) -> str:
-    return str(getattr(exc, "kind", None) or type(exc).__name__)
-
-
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, RateLimitedError | CredentialsError):
-        # The pool waits out the cooldown, or moves to another account.
-        return True
-    if isinstance(exc, ArtifactInvalid):
-        # A deterministic defect (wrong format or size) would be paid for again unchanged.
-        return not exc.deterministic
-    return isinstance(exc, TransientError)
-
-
-async def _no_sleep(seconds: float) -> None:
-    await asyncio.sleep(0)
-
-
 class CandidateRunner:
     """Runs attempts of one candidate for one job until one is valid or the policy gives up."""
 
-    def __init__(self, services: Services, job: Job, spec: ModelSpec, index: int) -> None:
+    def __init__(
+        self,
+        services: Services,
+        job: Job,
+        spec: ModelSpec,
+        index: int,
+        *,
+        alternative: Callable[[], bool] | None = None,
+    ) -> None:
         self.sv = services
         self.job = job
         self.spec = spec
@@ -155,93 +142,59 @@ class CandidateRunner:
         self.provider = get_provider(spec.provider)
         #: The long-running task this candidate's vendor accepted: a retry polls it again.
         self.task_id: str | None = None
-
-    def _should_retry(self, exc: BaseException) -> bool:
-        if isinstance(exc, JudgeRejected):
-            # A judge's "not good enough" is only asked again when the step says so.
-            judge = self.job.plan.judge
-            return judge is not None and judge.retry_on_reject
-        return _retryable(exc) and self._rate_limit_ok(exc)
-
-    def _rate_limit_ok(self, exc: BaseException) -> bool:
-        if not isinstance(exc, RateLimitedError):
-            return True
-        limit = self.job.plan.retry.max_retry_after_s
-        return exc.retry_after is None or exc.retry_after <= limit
-
-    def _stop(self, state: RetryCallState) -> bool:
-        if stop_after_attempt(self.job.plan.retry.max_attempts)(state):
-            return True
-        return self.job.deadline is not None and time.monotonic() >= self.job.deadline
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimitedError | CredentialsError):
-            return 0.0  # the pool does the waiting for rate limits, per account
-        r = self.job.plan.retry
-        wait = wait_exponential_jitter(
-            initial=r.initial_backoff_s,
-            max=r.max_backoff_s,
-            exp_base=r.multiplier,
-            jitter=r.jitter_s,
+        judge = job.plan.judge
+        self.failover = Failover(
+            pool=services.pool,
+            spec=spec,
+            retry=job.plan.retry,
+            needs_key=self.provider.needs_key,
+            tokens=len(job.prompt) // 4,
+            deadline=job.deadline,
+            retry_on_reject=judge is not None and judge.retry_on_reject,
+            alternative=alternative,
         )
-        return float(wait(state))
-
-    def _before_sleep(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        seconds = state.next_action.sleep if state.next_action else 0.0
-        when = "now (waits disabled)" if self.sv.options.no_wait else f"in {seconds:.1f}s"
-        message = f"retrying {self.spec.label} {when} after {error_class(exc)}: {exc}"
-        self.sv.event(
-            self.job.run_id,
-            "retry_wait",
-            redact(message),
-            job_id=self.job.job_id,
-            wait_s=seconds,
-            provider=self.spec.provider,
-            model=self.spec.model,
-        )
-        self.sv.progress(
-            Progress("waiting", self.job.plan.id, self.job.job_id, message, self.job.where)
-        )
+        #: The candidate stopped early because a later one could take the call at once.
+        self.handed_off = False
+        #: The account of the latest attempt (None before the first lease).
+        self.account: str | None = None
+        self.notes = AttemptNotes(services, job, spec)
 
     async def run(self) -> Produced:
+        """Attempts until one is valid; raises the last failure when this candidate gives
+        up, or hands off (``handed_off``) to a later candidate that can take the call now."""
+        self.handed_off = False
         try:
-            try:
-                # Most first attempts succeed: only a failure pays for a retry loop.
-                return await self._attempt()
-            except Exception as exc:
-                first = exc
-            return await self._retry_after(first)
+            while True:
+                try:
+                    return await self._attempt()
+                except Exception as exc:
+                    move = self.failover.next_move(exc, self.account)
+                    if move in ("give_up", "handoff"):
+                        self.handed_off = move == "handoff"
+                        raise
+                    await self._before_retry(move, exc)
         except asyncio.CancelledError:
             raise  # interrupted: the task id stays, for a resumed run to poll
         except BaseException:
+            if self.handed_off:
+                raise  # this candidate may come back to its task
             # This candidate gave up on its task; nobody should poll it again.
             saved = self.sv.resume_tasks.get(self.job.key)
             if saved is not None and saved.belongs_to(self.spec.provider, self.spec.model):
                 del self.sv.resume_tasks[self.job.key]
             raise
 
-    async def _retry_after(self, first: Exception) -> Produced:
-        """Attempts after a failed first one, under the preset's tenacity policy. The
-        first failure is replayed as tenacity's attempt 1, so stop, wait, retry and the
-        retry_wait event judge it exactly as they judge every later one."""
-        retrying = AsyncRetrying(
-            stop=self._stop,
-            wait=self._wait,
-            retry=retry_if_exception(self._should_retry),
-            sleep=_no_sleep if self.sv.options.no_wait else asyncio.sleep,
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
-        replay: Exception | None = first
-        async for attempt in retrying:
-            with attempt:
-                if replay is not None:
-                    failure, replay = replay, None
-                    raise failure
-                return await self._attempt()
-        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+    def resume(self) -> None:
+        """Come back after the candidates this one handed to failed (see Failover.resume)."""
+        self.failover.resume()
+
+    async def _before_retry(self, move: Move, exc: Exception) -> None:
+        seconds = self.failover.backoff_s() if move == "backoff" else 0.0
+        self.notes.retrying(move, exc, self.account, seconds)
+        if seconds > 0 and not self.sv.options.no_wait:
+            await asyncio.sleep(seconds)
+        if move == "backoff":
+            self.failover.after_backoff()
 
     def _remaining(self, timeout: float) -> float:
         if self.job.deadline is None:
@@ -261,10 +214,12 @@ class CandidateRunner:
         lease = await sv.pool.acquire(
             spec.provider,
             spec.model,
-            account=spec.account,
+            # A paid task in flight is polled with the key that started it.
+            account=spec.account or self.failover.task_account,
             needs_key=self.provider.needs_key,
-            tokens=len(job.prompt) // 4,
+            tokens=self.failover.tokens,
             deadline=job.deadline,
+            avoid=self.failover.failed_accounts,
         )
         try:
             # Waiting for capacity can take long: ask again whether the call may go out.
@@ -285,6 +240,8 @@ class CandidateRunner:
             lease.release("unused")
             raise
         job.attempts += 1
+        self.failover.made += 1
+        self.account = lease.name
         attempt_id = new_id()
         started = utcnow()
         t0 = time.perf_counter()
@@ -342,13 +299,13 @@ class CandidateRunner:
                     f"{spec.label} failed unexpectedly: {type(exc).__name__}: {exc}"
                 ) from exc
             if result.usage.dropped:
-                self._usage_dropped(result.usage, attempt_id)
+                self.notes.usage_dropped(result.usage, attempt_id)
             # Only long-running jobs have a task to resume; a chat completion's id is not one.
             record.task_id = job.task_id
             record.http_status = result.http_status
             path, facts, text, extension = await self._judged(result)
             more = await self._judged_more(result, attempt_id)
-            self._note_fewer_outputs(params, result, attempt_id)
+            self.notes.fewer_outputs(params, result, attempt_id)
             cost = pricing.cost_usd(
                 spec.provider, spec.model, result.usage, params, lease.account.prices or None
             )
@@ -358,7 +315,7 @@ class CandidateRunner:
             for scratch in (path, *(extra[0] for extra in more)):
                 if scratch is not None:
                     scratch.unlink(missing_ok=True)
-            self._record_failure(record, exc, latency_ms)
+            self.notes.failure(record, exc, latency_ms)
             outcome = (
                 "rate_limited"
                 if isinstance(exc, RateLimitedError)
@@ -371,9 +328,7 @@ class CandidateRunner:
                 retry_after=getattr(exc, "retry_after", None),
                 error=redact(str(exc)),
             )
-            if isinstance(
-                exc, UnavailableError | BudgetExceeded | StorageError | DispatchStopped
-            ):
+            if isinstance(exc, UnavailableError | BudgetExceeded | StorageError | DispatchStopped):
                 raise
             if isinstance(exc, ProviderError | ArtifactInvalid):
                 job.failures.append(f"{spec.label}: {error_class(exc)}: {redact(str(exc))}")
@@ -460,7 +415,7 @@ class CandidateRunner:
                 job.paid.append(record.cost_usd)
             if isinstance(exc, JudgeRejected):
                 self.sv.stats.record_score(spec.provider, spec.model, exc.score)
-            self._record_failure(record, exc, latency_ms)
+            self.notes.failure(record, exc, latency_ms)
             if isinstance(exc, JudgeRejected | JudgeFailed):
                 job.failures.append(f"{spec.label}: {error_class(exc)}: {redact(str(exc))}")
             raise
@@ -515,105 +470,13 @@ class CandidateRunner:
             raise
         return judged
 
-    def _note_fewer_outputs(
-        self, params: dict[str, Any], result: GenerationResult, attempt_id: str
-    ) -> None:
-        """``params: {n: 3}`` answered with fewer outputs is said out loud, not passed over:
-        the job still succeeds with what came (it was paid for)."""
-        asked = params.get("n")
-        got = 1 + len(result.more)
-        if isinstance(asked, bool) or not isinstance(asked, int) or got >= asked:
-            return
-        message = (
-            f"{self.spec.label} returned {got} of the {asked} {self.job.plan.media_type} "
-            f"outputs asked for (params.n = {asked})"
-        )
-        self.job.warnings.append(message)
-        self.sv.event(
-            self.job.run_id,
-            "fewer_outputs",
-            message,
-            job_id=self.job.job_id,
-            attempt_id=attempt_id,
-            asked=asked,
-            received=got,
-            provider=self.spec.provider,
-            model=self.spec.model,
-        )
-        self.sv.progress(
-            Progress("warning", self.job.plan.id, self.job.job_id, message, self.job.where)
-        )
-
-    def _record_failure(self, record: AttemptRecord, exc: BaseException, latency_ms: float) -> None:
-        sv, spec = self.sv, self.spec
-        record.finished_at = utcnow()
-        record.latency_ms = latency_ms
-        record.error_class = (
-            "cancelled" if isinstance(exc, asyncio.CancelledError) else error_class(exc)
-        )
-        record.error = redact(str(exc))[:2000] or type(exc).__name__
-        record.http_status = getattr(exc, "http_status", None)
-        record.retry_after_s = getattr(exc, "retry_after", None)
-        sv.sink.write(record)
-        sv.stats.record(spec.provider, spec.model, False, latency_ms, None)
-        if isinstance(exc, RateLimitedError):
-            cooldown = sv.pool.cooldown_s(exc.retry_after)
-            why = "as Retry-After asked" if exc.retry_after is not None else "no Retry-After sent"
-            sv.event(
-                record.run_id,
-                "account_cooldown",
-                f"account {record.account} rate limited; cooling down {cooldown:g}s ({why})",
-                job_id=record.job_id,
-                attempt_id=record.attempt_id,
-                account=record.account,
-                retry_after_s=exc.retry_after,
-                cooldown_s=cooldown,
-            )
-        if isinstance(exc, ArtifactInvalid):
-            then = (
-                "; deterministic (the same request gives the same defect): next candidate"
-                if exc.deterministic
-                else ""
-            )
-            sv.event(
-                record.run_id,
-                "validation_failed",
-                redact(f"{spec.label} produced an invalid artifact: {exc}{then}"),
-                job_id=record.job_id,
-                attempt_id=record.attempt_id,
-                deterministic=exc.deterministic,
-            )
-        sv.progress(
-            Progress(
-                "attempt_failed",
-                self.job.plan.id,
-                self.job.job_id,
-                f"{spec.label} attempt {record.number}: {record.error_class}: {record.error}",
-                self.job.where,
-            )
-        )
-
-    def _usage_dropped(self, usage: Usage, attempt_id: str) -> None:
-        """The vendor answered (and was paid) but reported usage that is not a sane
-        count: the answer is kept, the figure is not, and the run log says so."""
-        self.sv.event(
-            self.job.run_id,
-            "usage_dropped",
-            redact(
-                f"{self.spec.label} reported usage that was not used: {'; '.join(usage.dropped)}"
-            ),
-            job_id=self.job.job_id,
-            attempt_id=attempt_id,
-            provider=self.spec.provider,
-            model=self.spec.model,
-            dropped=[redact(reason) for reason in usage.dropped],
-        )
-
     def _task_created(self, task_id: str, attempt_id: str) -> None:
         self.job.task_id = task_id
-        # A retry after a poll timeout or a dropped poll polls this task, not a new one.
+        # A retry after a poll timeout or a dropped poll polls this task, not a new one,
+        # on the account that started it.
         self.task_id = task_id
-        self._task_event(
+        self.failover.task_account = self.account
+        self.notes.task_event(
             "task_created",
             f"{self.spec.label} accepted long-running task {task_id}",
             task_id,
@@ -625,25 +488,12 @@ class CandidateRunner:
     def _task_resumed(self, task_id: str, attempt_id: str) -> None:
         # The job's row carries the task it polls, so a second crash can resume it too.
         self.job.task_id = task_id
-        self._task_event(
+        self.failover.task_account = self.account
+        self.notes.task_event(
             "task_resumed",
             f"{self.spec.label} resumes polling task {task_id} instead of starting another",
             task_id,
             attempt_id,
-        )
-
-    def _task_event(self, kind: str, message: str, task_id: str, attempt_id: str) -> None:
-        # provider/model say which candidate may resume it; the key, which job.
-        self.sv.event(
-            self.job.run_id,
-            kind,
-            message,
-            job_id=self.job.job_id,
-            attempt_id=attempt_id,
-            task_id=task_id,
-            idempotency_key=self.job.key,
-            provider=self.spec.provider,
-            model=self.spec.model,
         )
 
 

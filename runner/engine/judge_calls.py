@@ -19,11 +19,11 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from runner import pricing
 from runner.config.model import RetrySpec
+from runner.engine.failover import backoff_wait
 from runner.engine.services import Services
 from runner.errors import (
     BudgetExceeded,
@@ -93,15 +93,9 @@ class JudgeCalls:
             return read(await once())
         except RETRYABLE as exc:
             first: Exception = exc
-        r = self.retry
         retrying = AsyncRetrying(
             stop=self._stop,
-            wait=wait_exponential_jitter(
-                initial=r.initial_backoff_s,
-                max=r.max_backoff_s,
-                exp_base=r.multiplier,
-                jitter=r.jitter_s,
-            ),
+            wait=backoff_wait(self.retry),
             retry=retry_if_exception(lambda e: isinstance(e, RETRYABLE)),
             sleep=_no_sleep if self.sv.options.no_wait else asyncio.sleep,
             before_sleep=lambda state: self._retrying(state, f"{provider_name}/{model}"),

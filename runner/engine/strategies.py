@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 
 from runner.config.model import AdaptiveSpec, ModelSpec
 from runner.engine.attempts import CandidateRunner, Job, Produced, error_class
@@ -124,13 +125,16 @@ class StrategyRunner:
             return [await self.sequential(candidates)]
         return [await self.fallback(candidates)]
 
-    async def _try(self, index: int, spec: ModelSpec, job: Job | None = None) -> Produced | None:
-        """One candidate; None (with an event saying why) when it cannot produce."""
-        job = job or self.job
+    async def _try(self, runner: CandidateRunner) -> Produced | None:
+        """One candidate; None (with an event saying why) when it cannot produce, or when
+        it handed the job to a later candidate (``runner.handed_off``)."""
+        spec = runner.spec
         try:
-            return await CandidateRunner(self.sv, job, spec, index).run()
+            return await runner.run()
         except (ProviderError, ArtifactInvalid, JudgeRejected, JudgeFailed) as exc:
             self.last_kind = error_class(exc)
+            if runner.handed_off:
+                return None  # not done with: the strategy says where the job went
             kind = "candidate_skipped" if self.last_kind == "unavailable" else "candidate_failed"
             message = redact(f"{spec.label}: {error_class(exc)}: {exc}")
             if kind == "candidate_skipped":
@@ -154,26 +158,84 @@ class StrategyRunner:
             )
             return None
 
+    def _runner(self, index: int, spec: ModelSpec, job: Job | None = None) -> CandidateRunner:
+        return CandidateRunner(self.sv, job or self.job, spec, index)
+
+    def _can_take_now(self, later: Sequence[CandidateRunner]) -> Callable[[], bool] | None:
+        """Whether one of ``later`` could take the job's call this moment (the pool's
+        answer: key, no cooldown, a free slot): what lets a failure move on at once."""
+        if not later:
+            return None
+
+        def ready() -> bool:
+            return any(
+                self.sv.pool.ready_now(
+                    r.spec.provider,
+                    r.spec.model,
+                    account=r.spec.account,
+                    needs_key=r.provider.needs_key,
+                    tokens=r.failover.tokens,
+                )
+                for r in later
+            )
+
+        return ready
+
     def _fail(self) -> JobFailed:
         tried = "; ".join(self.job.failures[-6:]) or "no candidate could run"
         return JobFailed(self.job.plan.id, f"every candidate failed ({tried})", kind=self.last_kind)
 
     async def fallback(self, order: Sequence[Indexed]) -> Produced:
-        for position, (index, spec) in enumerate(order):
-            produced = await self._try(index, spec)
+        """Candidates in ``order`` until one produces. A failure that blames an account
+        hands the job at once to the next candidate that can take the call now; the
+        candidate handed from keeps its remaining attempts and gets them (with its
+        backoffs) after the later candidates fail. The trailing local candidates, the
+        last resort, are never handed to: they run only when every remote one is done."""
+        movable, pinned = split_last_resort(order)
+        remote = [self._runner(index, spec) for index, spec in movable]
+        for position, runner in enumerate(remote):
+            runner.failover.alternative = self._can_take_now(remote[position + 1 :])
+        last_resort = [self._runner(index, spec) for index, spec in pinned]
+        queue: deque[CandidateRunner] = deque(remote + last_resort)
+        while queue:
+            runner = queue.popleft()
+            produced = await self._try(runner)
             if produced is not None:
                 return produced
-            if position + 1 < len(order):
-                nxt = order[position + 1][1]
-                self.sv.event(
-                    self.job.run_id,
-                    "fallback",
-                    f"{spec.label} gave no valid artifact; falling back to {nxt.label}",
-                    job_id=self.job.job_id,
-                    from_candidate=spec.label,
-                    to_candidate=nxt.label,
-                )
+            if runner.handed_off:
+                runner.resume()
+                # Back for its remaining attempts after the later remote candidates.
+                queue.insert(len(queue) - sum(r in last_resort for r in queue), runner)
+            if queue:
+                self._moving_on(runner, queue[0])
         raise self._fail()
+
+    def _moving_on(self, runner: CandidateRunner, nxt: CandidateRunner) -> None:
+        spec = runner.spec
+        if runner.handed_off:
+            left = runner.failover.attempts_left
+            message = (
+                f"{spec.label} failed on account {runner.account} ({self.last_kind}); "
+                f"{nxt.spec.label} can take the call now, so the job moves there at once "
+                f"({left} attempt{'s' if left != 1 else ''} of {spec.label} kept for later)"
+            )
+        elif nxt.failover.made:
+            left = nxt.failover.attempts_left
+            message = (
+                f"{spec.label} gave no valid artifact; back to {nxt.spec.label} "
+                f"for its {left} remaining attempt{'s' if left != 1 else ''}"
+            )
+        else:
+            message = f"{spec.label} gave no valid artifact; falling back to {nxt.spec.label}"
+        self.sv.event(
+            self.job.run_id,
+            "fallback",
+            message,
+            job_id=self.job.job_id,
+            from_candidate=spec.label,
+            to_candidate=nxt.spec.label,
+            at_once=runner.handed_off,
+        )
 
     async def ensemble(self, candidates: list[Indexed]) -> list[Produced]:
         plan = self.job.plan
@@ -183,7 +245,7 @@ class StrategyRunner:
             movable, pinned = pinned, []
         size = spec.size if spec and spec.size else len(movable)
         group, rest = movable[:size], movable[size:] + pinned
-        results = await asyncio.gather(*(self._try(i, s) for i, s in group))
+        results = await asyncio.gather(*(self._try(self._runner(i, s)) for i, s in group))
         produced = [p for p in results if p is not None]
         if not produced:
             self.sv.event(
@@ -220,7 +282,7 @@ class StrategyRunner:
         previous: Produced | None = None
         for index, spec in candidates:
             job = self.job if previous is None else self._refine_job(previous)
-            produced = await self._try(index, spec, job)
+            produced = await self._try(self._runner(index, spec, job))
             self.job.attempts = max(self.job.attempts, job.attempts)
             if produced is None:
                 continue
