@@ -42,9 +42,7 @@ def export_tables(con: duckdb.DuckDBPyConnection, target: Path) -> dict[str, int
     return counts
 
 
-def import_tables(
-    con: duckdb.DuckDBPyConnection, sources: dict[str, list[Path]]
-) -> dict[str, int]:
+def import_tables(con: duckdb.DuckDBPyConnection, sources: dict[str, list[Path]]) -> dict[str, int]:
     """Merge the Parquet files of each table into ``con`` in one transaction."""
     counts = {table: 0 for table in TABLES}
     with transaction(con):

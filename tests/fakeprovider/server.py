@@ -10,8 +10,8 @@ By-hand control over HTTP: ``POST /_fake/faults`` ({fault, path_contains, times,
 retry_after, delay_s, retry_after_format, probability, seed}: with ``probability`` each
 matching request gets the fault with that seeded chance, see ``FakeState.inject``),
 ``POST /_fake/config`` ({latency_s, polls_until_done, rate_limit_rpm, rate_window_s, usage,
-reply}), ``POST /_fake/judge`` ({scores: [[marker, score], ...], default, reply}; see
-tests.fakeprovider.judging),
+reply, video_bytes}), ``POST /_fake/judge`` ({scores: [[marker, score], ...], default,
+reply}; see tests.fakeprovider.judging),
 ``GET /_fake/requests``, ``POST /_fake/reset``.
 """
 
@@ -224,6 +224,9 @@ async def _configure(request: web.Request) -> web.Response:
         state.latency_s = float(body["latency_s"])
     if "polls_until_done" in body:
         state.polls_until_done = int(body["polls_until_done"])
+    if "video_bytes" in body:
+        size = body["video_bytes"]
+        state.video_bytes = None if size is None else int(size)
     if "usage" in body:
         state.usage = dict(body["usage"])
     if "reply" in body:
@@ -259,12 +262,14 @@ async def _reset(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def _download(request: web.Request) -> web.Response:
+async def _download(request: web.Request) -> web.StreamResponse:
     found = wire.state_of(request).files.get(request.match_info["file_id"])
     if found is None:
         return web.json_response({"error": "not found"}, status=404)
     data, content_type = found
-    return web.Response(body=data, content_type=content_type)
+    if isinstance(data, bytes):
+        return web.Response(body=data, content_type=content_type)
+    return await wire.send_media(request, data, content_type)
 
 
 def build_app(state: FakeState) -> web.Application:

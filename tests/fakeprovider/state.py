@@ -19,6 +19,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tests.fakeprovider.bulk import PaddedMp4
+
 #: Faults the server can inject. The first group is answered by the generic middleware;
 #: ``CONTENT_FAULTS`` are handed to the vendor handler (``server.fault_of(request)``) because
 #: what they look like depends on the vendor's response format.
@@ -95,7 +97,7 @@ class FakeState:
         self._fault_rng = random.Random(0)
         self.tasks: dict[str, TaskInfo] = {}
         #: Published blobs (``/{vendor}/_files/{id}``): download URLs handed out by vendors.
-        self.files: dict[str, tuple[bytes, str]] = {}
+        self.files: dict[str, tuple[bytes | PaddedMp4, str]] = {}
         self.rate_limit_rpm: int | None = None
         self.rate_window_s: float = 60.0
         self._rate_hits: dict[str, deque[float]] = {}
@@ -103,6 +105,8 @@ class FakeState:
         self.latency_s: float = 0.0
         #: Default for new tasks.
         self.polls_until_done: int = 2
+        #: Size of every video answer (None: the short clip itself); see tests.fakeprovider.bulk.
+        self.video_bytes: int | None = None
         #: Usage fields (the vendor's own names) to report in every text answer instead
         #: of the real counts: hostile values such as 2**64, "12", -5 or NaN.
         self.usage: dict[str, Any] = {}
@@ -299,7 +303,7 @@ class FakeState:
 
     # -- published files ------------------------------------------------------------------
 
-    def publish(self, vendor_prefix: str, data: bytes, content_type: str) -> str:
+    def publish(self, vendor_prefix: str, data: bytes | PaddedMp4, content_type: str) -> str:
         """Store ``data`` and return its download path (no auth needed to fetch it)."""
         file_id = uuid.uuid4().hex
         with self._lock:
@@ -320,6 +324,7 @@ class FakeState:
             self._rate_hits.clear()
             self.latency_s = 0.0
             self.polls_until_done = 2
+            self.video_bytes = None
             self.usage = {}
             self.reply = None
             self._reset_judge()

@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakeprovider import bulk, media
+from tests.fakeprovider.bulk import PaddedMp4
 from tests.fakeprovider.state import FakeState
 from tests.fakeprovider.vendors import vendor_for_path
 
@@ -102,7 +104,25 @@ def absolute_url(request: web.Request, path: str) -> str:
     return f"{request.scheme}://{request.host}{path}"
 
 
-def publish(request: web.Request, data: bytes, content_type: str) -> str:
+def publish(request: web.Request, data: bytes | PaddedMp4, content_type: str) -> str:
     """Store ``data`` on the server and return an absolute URL that downloads it."""
     prefix = "/" + request.path.lstrip("/").split("/", 1)[0]
     return absolute_url(request, state_of(request).publish(prefix, data, content_type))
+
+
+def video(request: web.Request, seconds: float) -> bytes | PaddedMp4:
+    """A short MP4 clip, padded to ``state.video_bytes`` when a benchmark set a size."""
+    clip = media.mp4(seconds)
+    size = state_of(request).video_bytes
+    return clip if size is None else PaddedMp4(clip, size)
+
+
+async def send_media(
+    request: web.Request, body: bytes | PaddedMp4, content_type: str
+) -> web.StreamResponse:
+    """Answer with ``body``: bytes in one piece, a padded video generated as it is sent."""
+    if isinstance(body, PaddedMp4):
+        return await bulk.stream(request, body, content_type)
+    answer = web.Response(body=body, content_type=content_type)
+    answer.enable_chunked_encoding()
+    return answer

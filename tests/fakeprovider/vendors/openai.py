@@ -297,7 +297,7 @@ def register(app: web.Application, state: FakeState) -> None:
         task = state.poll_task(task.id) or task
         return web.json_response(_video_resource(task), headers={"openai-poll-after-ms": "10"})
 
-    async def video_content(request: web.Request) -> web.Response:
+    async def video_content(request: web.Request) -> web.StreamResponse:
         task = _owned_task(request, state)
         if task is None:
             return wire.error_response(request, 404, "Video not found.", kind="not_found")
@@ -308,11 +308,8 @@ def register(app: web.Application, state: FakeState) -> None:
                 f"Video is not ready (status {task.status}).",
                 kind="invalid_request",
             )
-        answer = web.Response(
-            body=media.mp4(float(task.payload["seconds"]) / 4), content_type="video/mp4"
-        )
-        answer.enable_chunked_encoding()
-        return answer
+        clip = wire.video(request, float(task.payload["seconds"]) / 4)
+        return await wire.send_media(request, clip, "video/mp4")
 
     app.router.add_post(f"{PREFIX}/chat/completions", chat_route)
     app.router.add_post(f"{PREFIX}/images/generations", images_route)

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakeprovider import media, wire
+from tests.fakeprovider import wire
 from tests.fakeprovider.state import FakeState, TaskInfo
 
 PREFIX = "/runway/v1"
@@ -87,7 +87,7 @@ def _task_json(request: web.Request, task: TaskInfo, state: FakeState) -> dict[s
     if task.payload.get("no_output"):
         return answer | {"status": "SUCCEEDED", "output": []}
     if "output" not in task.payload:
-        task.payload["output"] = wire.publish(request, media.mp4(1.0), "video/mp4")
+        task.payload["output"] = wire.publish(request, wire.video(request, 1.0), "video/mp4")
     return answer | {"status": "SUCCEEDED", "output": [task.payload["output"]]}
 
 
