@@ -19,6 +19,7 @@ import asyncio
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 
 from runner.config.model import AdaptiveSpec, ModelSpec
 from runner.engine.attempts import CandidateRunner, Job, Produced, error_class
@@ -161,22 +162,19 @@ class StrategyRunner:
     def _runner(self, index: int, spec: ModelSpec, job: Job | None = None) -> CandidateRunner:
         return CandidateRunner(self.sv, job or self.job, spec, index)
 
-    def _can_take_now(self, later: Sequence[CandidateRunner]) -> Callable[[], bool] | None:
-        """Whether one of ``later`` could take the job's call this moment (the pool's
-        answer: key, no cooldown, a free slot): what lets a failure move on at once."""
-        if not later:
-            return None
+    def _can_take_now(self, nxt: CandidateRunner) -> Callable[[], bool]:
+        """Whether ``nxt``, the candidate that would run next, could take the job's call
+        this moment (the pool's answer: key, no cooldown, a free slot): what lets a
+        failure move on at once."""
+        spec, pool = nxt.spec, self.sv.pool
 
         def ready() -> bool:
-            return any(
-                self.sv.pool.ready_now(
-                    r.spec.provider,
-                    r.spec.model,
-                    account=r.spec.account,
-                    needs_key=r.provider.needs_key,
-                    tokens=r.failover.tokens,
-                )
-                for r in later
+            return pool.ready_now(
+                spec.provider,
+                spec.model,
+                account=spec.account,
+                needs_key=nxt.provider.needs_key,
+                tokens=nxt.failover.tokens,
             )
 
         return ready
@@ -193,8 +191,8 @@ class StrategyRunner:
         last resort, are never handed to: they run only when every remote one is done."""
         movable, pinned = split_last_resort(order)
         remote = [self._runner(index, spec) for index, spec in movable]
-        for position, runner in enumerate(remote):
-            runner.failover.alternative = self._can_take_now(remote[position + 1 :])
+        for runner, nxt in pairwise(remote):
+            runner.failover.alternative = self._can_take_now(nxt)  # the last one has none
         last_resort = [self._runner(index, spec) for index, spec in pinned]
         queue: deque[CandidateRunner] = deque(remote + last_resort)
         while queue:
