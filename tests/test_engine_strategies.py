@@ -516,3 +516,37 @@ steps:
     assert joined.artifacts[0].text == f"a says: {expected}"
     started = sorted(provider.calls, key=lambda c: c.started)
     assert max(sum(1 for o in started if o.started <= c.started < o.finished) for c in started) <= 2
+
+
+def test_a_failure_hands_off_only_to_the_next_candidate_and_only_when_it_is_free(
+    tmp_path: Path, provider: ScriptedProvider
+) -> None:
+    # b has an account of its own; c shares a's. The first job's b sends a 429 with
+    # Retry-After 60, so b's account cools for the whole run.
+    project = make_project(
+        tmp_path,
+        accounts="accounts:\n"
+        "  - {name: s1, provider: scripted, models: [a, c]}\n"
+        "  - {name: s2, provider: scripted, models: [b]}\n",
+    )
+    project.write("presets/p.yaml", preset_yaml("text", ["a", "b", "c"]))
+    one_step(project, "text", "p", for_each="range(2) | list")
+    provider.script("a", "permanent", "transient")
+    provider.script("b", "rate:60")
+    ws = load_workspace(project.root)
+    plan = plan_pipeline(project.root / "pipelines/p.yaml", ws, {})
+    options = EngineOptions(no_wait=True, concurrency=1)
+    result = asyncio.run(run_plan(plan, ws, options=options))
+
+    assert result.status == "succeeded"
+    # Job 1: a fails for good, b's 429 hands it at once to c (free). Job 2: a's 500 is not
+    # handed to b, the next candidate, whose account is cooling (nor past it to c, which
+    # is free): a waits its backoff and succeeds.
+    assert [c.model for c in provider.calls] == ["a", "b", "c", "a", "a"]
+    moves = rows(
+        project,
+        "SELECT kind, message FROM events WHERE kind IN ('fallback', 'retry_wait') "
+        "ORDER BY occurred_at",
+    )
+    assert [kind for kind, _ in moves] == ["fallback", "fallback", "retry_wait"]
+    assert "scripted/c can take the call now" in moves[1][1]
