@@ -136,6 +136,7 @@ CLIENTS: dict[str, Callable[[Job], Coroutine[Any, Any, Measured]]] = {
     "httpx": plain_httpx,
     "litellm": litellm_router,
     "mediamix": engine_clients.engine,
+    "mediamix-run": engine_clients.run_command,
     "mediamix-batch": engine_clients.batch,
 }
 #: The library each client needs beyond mediamix's core (the ``bench`` extra).

@@ -43,7 +43,7 @@ def measure_all(runs: int, clients: tuple[str, ...]) -> Cells:
         CPU_64: list(CLIENTS),
         LATENCY_200: list(CLIENTS),
         FAULTS_200: ["litellm", "mediamix"],
-        BATCH_64: ["mediamix", "mediamix-batch"],
+        BATCH_64: ["mediamix-run", "mediamix-batch"],
     }
     cells: Cells = {}
     for workload, wanted in groups.items():
@@ -140,11 +140,11 @@ def table(cells: Cells) -> list[str]:
         return f"{share}, {found.wall_s / clean.wall_s:.2f}x its fault-free wall"
 
     def batch() -> str:
-        row, job = get(BATCH_64, "mediamix-batch"), get(BATCH_64, "mediamix")
+        row, job = get(BATCH_64, "mediamix-batch"), get(BATCH_64, "mediamix-run")
         if not (isinstance(row, Summary) and isinstance(job, Summary)):
             return _cell(row if not isinstance(row, Summary) else job, "")
         return (
-            f"{row.cpu_ms:.2f} ms CPU per row vs {job.cpu_ms:.2f} ms per engine job "
+            f"{row.cpu_ms:.2f} ms CPU per row vs {job.cpu_ms:.2f} ms per `run` job "
             f"({row.cpu_ms / job.cpu_ms:.2f}x)"
         )
 
@@ -186,7 +186,7 @@ def targets(cells: Cells) -> list[str]:
         ),
         (
             "batch CPU/row <= 1.25x engine CPU/job",
-            ratio(row, cells.get((BATCH_64, "mediamix")), False),
+            ratio(row, cells.get((BATCH_64, "mediamix-run")), False),
             1.25,
         ),
     ]
