@@ -260,10 +260,7 @@ class AccountPool:
         """Whether an account not in ``avoid`` could take ``provider/model`` this moment:
         what decides between failing over at once and sleeping a backoff."""
         usable, _ = self._usable(provider, model, account, needs_key)
-        now = self._clock()
-        return any(
-            live.account.name not in avoid and self._ready(live, now, tokens) for live in usable
-        )
+        return bool(self._ready_among(usable, tokens, avoid, fall_back=False))
 
     async def acquire(
         self,
@@ -287,9 +284,7 @@ class AccountPool:
             if unavailable is not None:
                 raise unavailable
             now = self._clock()
-            ready = [live for live in usable if self._ready(live, now, tokens)]
-            if avoid and ready:
-                ready = [live for live in ready if live.account.name not in avoid] or ready
+            ready = self._ready_among(usable, tokens, avoid, fall_back=True, now=now)
             if ready:
                 best = max(
                     ready,
@@ -317,6 +312,22 @@ class AccountPool:
                 pass
             finally:
                 self._waiters.discard(waiter)
+
+    def _ready_among(
+        self,
+        usable: list[_Live],
+        tokens: int,
+        avoid: Collection[str],
+        *,
+        fall_back: bool,
+        now: float | None = None,
+    ) -> list[_Live]:
+        """The accounts of ``usable`` that may send now, those not in ``avoid`` only;
+        with ``fall_back``, the avoided ones when no other is ready."""
+        now = self._clock() if now is None else now
+        ready = [live for live in usable if self._ready(live, now, tokens)]
+        preferred = [live for live in ready if live.account.name not in avoid]
+        return preferred or (ready if fall_back else [])
 
     # Capacity, one account at a time: what a subclass that gets its capacity elsewhere
     # (runner.cluster.link.LeasedAccountPool: slots leased from the cluster) replaces.

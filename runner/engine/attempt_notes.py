@@ -48,10 +48,11 @@ class AttemptNotes:
         else:
             kind = "retry_wait"
             message = f"retrying {label} now after {cause}"
+        message = redact(message)
         self.sv.event(
             self.job.run_id,
             kind,
-            redact(message),
+            message,
             job_id=self.job.job_id,
             wait_s=seconds,
             provider=self.spec.provider,
@@ -59,7 +60,7 @@ class AttemptNotes:
             account=account,
         )
         self.sv.progress(
-            Progress("waiting", self.job.plan.id, self.job.job_id, redact(message), self.job.where)
+            Progress("waiting", self.job.plan.id, self.job.job_id, message, self.job.where)
         )
 
     def fewer_outputs(

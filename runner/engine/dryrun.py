@@ -23,7 +23,7 @@ from runner.engine.accounts import AccountPool
 from runner.engine.offline import OFFLINE_PROVIDER, enable_hint
 from runner.engine.outputs import ArtifactOutput, StepOutput
 from runner.engine.plan import Plan, StepPlan, merged_params
-from runner.engine.templating import Names, evaluate, render, render_params
+from runner.engine.templating import evaluate, render, render_params, template_names
 from runner.errors import MediamixError, redact
 from runner.providers.registry import get_provider
 
@@ -57,15 +57,14 @@ class DryRun:
         self.outputs = {s.id: _assumed_output(s) for s in plan.steps}
 
     def _context(self, item: Any = None, index: int | None = None) -> dict[str, Any]:
-        return {
-            "inputs": Names(self.plan.inputs),
-            "steps": Names(self.outputs),
-            "item": item,
-            "item_index": index,
-            "item_number": None if index is None else index + 1,
-            "run": {"id": "dry-run", "started_at": ""},
-            "pipeline": {"name": self.plan.pipeline.name},
-        }
+        return template_names(
+            inputs=self.plan.inputs,
+            outputs=self.outputs,
+            pipeline=self.plan.pipeline.name,
+            run={"id": "dry-run", "started_at": ""},
+            item=item,
+            index=index,
+        )
 
     def items(self, sp: StepPlan) -> list[Any] | None:
         """The for_each items when the inputs alone decide them (None: known at run time)."""

@@ -73,11 +73,13 @@ class ParkingLot:
 
     def take(self, key: str) -> list[Produced] | None:
         """What is parked under ``key``, as outputs ready to store (cost already paid)."""
-        slot = self._slot(key)
-        if not os.path.exists(os.path.join(self.directory, key, _META)):
+        meta_path = os.path.join(self.directory, key, _META)
+        if not os.path.exists(meta_path):
             return None  # the usual case, asked once per job: one stat, no exception
+        slot = self._slot(key)
         try:
-            meta = json.loads((slot / _META).read_text(encoding="utf-8"))
+            with open(meta_path, encoding="utf-8") as meta_file:
+                meta = json.load(meta_file)
             produced = [self._produced(slot, entry) for entry in meta["outputs"]]
         except (OSError, ValueError, KeyError, TypeError):
             return None

@@ -38,7 +38,7 @@ from runner.engine.services import (
     ProgressCallback,
     Services,
 )
-from runner.engine.templating import Names, evaluate, render, render_params
+from runner.engine.templating import evaluate, render, render_params, template_names
 from runner.errors import (
     MediamixError,
     TemplateError,
@@ -126,16 +126,14 @@ class PipelineRun:
         self.limits = services.ws.project.template_limits
 
     def context(self, item: Any = None, index: int | None = None) -> dict[str, Any]:
-        return {
-            "inputs": Names(self.plan.inputs),
-            "steps": Names(self.outputs),
-            "item": item,
-            "item_index": index,
-            # Counted from 1, as files (cards-2.png), progress and `jobs show` number items.
-            "item_number": None if index is None else index + 1,
-            "run": {"id": self.run_id, "started_at": self.started_at.isoformat()},
-            "pipeline": {"name": self.plan.pipeline.name},
-        }
+        return template_names(
+            inputs=self.plan.inputs,
+            outputs=self.outputs,
+            pipeline=self.plan.pipeline.name,
+            run={"id": self.run_id, "started_at": self.started_at.isoformat()},
+            item=item,
+            index=index,
+        )
 
     async def execute(self) -> RunResult:
         sv = self.sv

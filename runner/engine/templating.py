@@ -15,6 +15,29 @@ from runner.engine.template_bounds import ACTIVE, BoundedSandbox, BoundExceeded,
 from runner.errors import TemplateError
 
 
+def template_names(
+    *,
+    inputs: Mapping[str, Any],
+    outputs: Mapping[str, Any],
+    pipeline: str,
+    run: Mapping[str, str],
+    item: Any = None,
+    index: int | None = None,
+) -> dict[str, Any]:
+    """What a step's templates can name: a run and ``--dry-run`` both build it here, so a
+    name a run knows is never one the dry run calls undefined."""
+    return {
+        "inputs": Names(inputs),
+        "steps": Names(outputs),
+        "item": item,
+        "item_index": index,
+        # Counted from 1, as files (cards-2.png), progress and `jobs show` number items.
+        "item_number": None if index is None else index + 1,
+        "run": run,
+        "pipeline": {"name": pipeline},
+    }
+
+
 class Names:
     """Read-only names for templates: ``inputs.items`` means the input called "items".
 
