@@ -61,6 +61,26 @@ def project_with(
     return project, keys
 
 
+def succeeded_after_one_500(
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    accounts: int,
+    models: list[dict[str, Any]],
+    retry: dict[str, Any],
+) -> tuple[Project, list[str]]:
+    """The project, and its keys, after one job whose first chat call answered 500 ran to
+    success with real waits."""
+    project, keys = project_with(
+        tmp_path, fake, monkeypatch, accounts=accounts, models=models, retry=retry
+    )
+    fake.state.inject("500", path_contains=CHAT)
+    result = run_project(project, options=SLEEPS_FOR_REAL)
+    assert result.status == "succeeded"
+    return project, keys
+
+
 def events(project: Project, *kinds: str) -> list[dict[str, Any]]:
     """The run's events of ``kinds``, oldest first, with their data parsed."""
     marks = ", ".join("?" for _ in kinds)
@@ -78,13 +98,9 @@ def test_a_500_is_retried_at_once_on_the_idle_second_account(
     tmp_path: Path, fake: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     retry = {"initial_backoff_s": 30, "jitter_s": 0}
-    project, keys = project_with(
+    project, keys = succeeded_after_one_500(
         tmp_path, fake, monkeypatch, accounts=2, models=[MODEL], retry=retry
     )
-    fake.state.inject("500", path_contains=CHAT)
-    result = run_project(project, options=SLEEPS_FOR_REAL)
-
-    assert result.status == "succeeded"
     first, second = attempts_of(project)
     assert (first["status"], first["error_class"], first["http_status"]) == (
         "failed",
@@ -105,13 +121,9 @@ def test_with_one_account_and_one_model_the_backoff_still_happens(
     tmp_path: Path, fake: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     retry = {"initial_backoff_s": 0.4, "jitter_s": 0}
-    project, _ = project_with(
+    project, _ = succeeded_after_one_500(
         tmp_path, fake, monkeypatch, accounts=1, models=[MODEL], retry=retry
     )
-    fake.state.inject("500", path_contains=CHAT)
-    result = run_project(project, options=SLEEPS_FOR_REAL)
-
-    assert result.status == "succeeded"
     first, second = attempts_of(project)
     assert first["account"] == second["account"] == "acct0"
     waited = events(project, "failover", "retry_wait")
@@ -125,13 +137,9 @@ def test_with_one_account_a_500_moves_to_the_next_candidate_at_once(
 ) -> None:
     fallback = {"provider": "openai", "model": "gpt-4o"}
     retry = {"initial_backoff_s": 30, "jitter_s": 0}
-    project, _ = project_with(
+    project, _ = succeeded_after_one_500(
         tmp_path, fake, monkeypatch, accounts=1, models=[MODEL, fallback], retry=retry
     )
-    fake.state.inject("500", path_contains=CHAT)
-    result = run_project(project, options=SLEEPS_FOR_REAL)
-
-    assert result.status == "succeeded"
     assert [(a["model"], a["status"]) for a in attempts_of(project)] == [
         ("gpt-4o-mini", "failed"),
         ("gpt-4o", "succeeded"),
@@ -146,13 +154,9 @@ def test_failover_accounts_keeps_the_preferred_model_through_its_backoff(
 ) -> None:
     fallback = {"provider": "openai", "model": "gpt-4o"}
     retry = {"initial_backoff_s": 0.2, "jitter_s": 0, "failover": "accounts"}
-    project, _ = project_with(
+    project, _ = succeeded_after_one_500(
         tmp_path, fake, monkeypatch, accounts=1, models=[MODEL, fallback], retry=retry
     )
-    fake.state.inject("500", path_contains=CHAT)
-    result = run_project(project, options=SLEEPS_FOR_REAL)
-
-    assert result.status == "succeeded"
     assert [(a["model"], a["status"]) for a in attempts_of(project)] == [
         ("gpt-4o-mini", "failed"),
         ("gpt-4o-mini", "succeeded"),

@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -54,55 +55,39 @@ def count(workload: str, jobs: int) -> int:
 
 
 def _run_engine(jobs: int) -> None:
-    from runner.config.project import load_workspace
-    from runner.engine.api import plan_pipeline
-    from runner.engine.run import Engine
-    from runner.engine.services import EngineOptions
-    from runner.runlog.store import RunLog
     from tests.benchmarks.projects import bench_project
-    from tests.benchmarks.test_transport_bench import fake_server_process
 
-    os.environ["MMX_BENCH_KEY"] = "sk-bench"
-    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-    with tempfile.TemporaryDirectory(dir=shm) as folder, fake_server_process(0.0) as url:
-        root = bench_project(Path(folder) / "p", url)
-        ws = load_workspace(root)
-        pipeline = root / "pipelines/p.yaml"
-        # Items of their own: a job whose key this engine made already would be reused.
-        warm = plan_pipeline(pipeline, ws, {"items": list(range(jobs, jobs + 64))})
-        plan = plan_pipeline(pipeline, ws, {"items": list(range(jobs))})
-
-        async def go() -> None:
-            options = EngineOptions(concurrency=64, no_wait=True)
-            with RunLog(root / ".mediamix" / "runlog").writer() as sink:
-                async with Engine(ws, sink, options=options) as engine:
-                    await engine.run(warm)
-                    result = await engine.run(plan)
-            assert result.succeeded == jobs
-
-        asyncio.run(go())
+    _run_fanout(jobs, 64, lambda folder, url: bench_project(folder, url))
 
 
 def _run_images(jobs: int, *, judged: bool) -> None:
+    from tests.benchmarks.test_judge_bench import CONCURRENCY, bench_project
+
+    _run_fanout(jobs, CONCURRENCY, lambda folder, url: bench_project(folder, url, judged=judged))
+
+
+def _run_fanout(jobs: int, concurrency: int, make_project: Callable[[Path, str], Path]) -> None:
+    """One step fanned over ``jobs`` items on one engine, after a warm-up of its own items
+    (a job whose key this engine made already would be reused), against a fake server in
+    its own process (valgrind counts this process only)."""
     from runner.config.project import load_workspace
     from runner.engine.api import plan_pipeline
     from runner.engine.run import Engine
     from runner.engine.services import EngineOptions
     from runner.runlog.store import RunLog
-    from tests.benchmarks.test_judge_bench import CONCURRENCY, bench_project
     from tests.benchmarks.test_transport_bench import fake_server_process
 
     os.environ["MMX_BENCH_KEY"] = "sk-bench"
     shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     with tempfile.TemporaryDirectory(dir=shm) as folder, fake_server_process(0.0) as url:
-        root = bench_project(Path(folder) / "p", url, judged=judged)
+        root = make_project(Path(folder) / "p", url)
         ws = load_workspace(root)
         pipeline = root / "pipelines/p.yaml"
-        warm = plan_pipeline(pipeline, ws, {"items": list(range(jobs, jobs + CONCURRENCY))})
+        warm = plan_pipeline(pipeline, ws, {"items": list(range(jobs, jobs + concurrency))})
         plan = plan_pipeline(pipeline, ws, {"items": list(range(jobs))})
 
         async def go() -> None:
-            options = EngineOptions(concurrency=CONCURRENCY, no_wait=True)
+            options = EngineOptions(concurrency=concurrency, no_wait=True)
             with RunLog(root / ".mediamix" / "runlog").writer() as sink:
                 async with Engine(ws, sink, options=options) as engine:
                     await engine.run(warm)

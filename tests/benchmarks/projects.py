@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.batch_support import PIPELINE as BATCH_PIPELINE
-from tests.engine_support import make_project
+from tests.engine_support import Project, make_project
 
 #: Environment variables of the accounts' (dummy) keys; the fake server accepts any key.
 KEY_ENVS = ("MMX_BENCH_KEY", "MMX_BENCH_KEY_B")
@@ -25,13 +25,16 @@ FALLBACK_MODEL = "gpt-4o"
 BATCH = "notes"
 
 
-def set_keys() -> None:
-    for n, name in enumerate(KEY_ENVS):
-        os.environ.setdefault(name, f"sk-bench-{n}")
+#: One step of preset ``p`` fanned out over ``inputs.items``: N items, N jobs.
+FANOUT_PIPELINE: dict[str, Any] = {
+    "inputs": {"items": {"type": "list", "default": []}},
+    "steps": [{"id": "each", "preset": "p", "for_each": "inputs.items", "prompt": "n {{ item }}"}],
+}
 
 
-def bench_project(root: Path, url: str, *, accounts: int = 1, fallback: bool = False) -> Path:
-    """A project under ``root`` whose text preset calls ``url``'s OpenAI API."""
+def openai_project(root: Path, url: str, *, accounts: int = 1) -> Project:
+    """A project with ``accounts`` OpenAI accounts at ``url``'s fake server and the fan-out
+    pipeline; the caller writes ``presets/p.yaml``."""
     listed = [
         {
             "name": "bench" if n == 0 else f"bench{n + 1}",
@@ -42,27 +45,23 @@ def bench_project(root: Path, url: str, *, accounts: int = 1, fallback: bool = F
         for n in range(accounts)
     ]
     project = make_project(root, accounts=json.dumps({"accounts": listed}))
+    project.write("pipelines/p.yaml", json.dumps(FANOUT_PIPELINE))
+    return project
+
+
+def set_keys() -> None:
+    for n, name in enumerate(KEY_ENVS):
+        os.environ.setdefault(name, f"sk-bench-{n}")
+
+
+def bench_project(root: Path, url: str, *, accounts: int = 1, fallback: bool = False) -> Path:
+    """A project under ``root`` whose text preset calls ``url``'s OpenAI API."""
+    project = openai_project(root, url, accounts=accounts)
     models: list[dict[str, Any]] = [{"provider": "openai", "model": MODEL}]
     if fallback:
         models.append({"provider": "openai", "model": FALLBACK_MODEL})
     project.write("presets/p.yaml", json.dumps({"media_type": "text", "models": models}))
     project.write("presets/chat.yaml", json.dumps({"media_type": "text", "models": models}))
-    project.write(
-        "pipelines/p.yaml",
-        json.dumps(
-            {
-                "inputs": {"items": {"type": "list", "default": []}},
-                "steps": [
-                    {
-                        "id": "each",
-                        "preset": "p",
-                        "for_each": "inputs.items",
-                        "prompt": "n {{ item }}",
-                    }
-                ],
-            }
-        ),
-    )
     project.write(f"pipelines/{BATCH}.yaml", json.dumps(BATCH_PIPELINE))
     return project.root
 

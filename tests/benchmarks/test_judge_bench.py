@@ -32,8 +32,8 @@ from runner.engine.api import plan_pipeline
 from runner.engine.run import Engine
 from runner.engine.services import EngineOptions
 from runner.runlog.store import RunLog
+from tests.benchmarks.projects import openai_project
 from tests.benchmarks.test_transport_bench import fake_server_process
-from tests.engine_support import make_project
 
 pytestmark = pytest.mark.benchmark
 
@@ -45,17 +45,7 @@ SHARE_TARGET = 0.5
 
 
 def bench_project(root: Path, url: str, *, judged: bool) -> Path:
-    accounts = {
-        "accounts": [
-            {
-                "name": "bench",
-                "provider": "openai",
-                "api_key_env": "MMX_BENCH_KEY",
-                "base_url": f"{url}/openai/v1",
-            }
-        ]
-    }
-    project = make_project(root, accounts=json.dumps(accounts))
+    project = openai_project(root, url)
     preset: dict[str, Any] = {
         "media_type": "image",
         "models": [{"provider": "openai", "model": "dall-e-2", "params": {"size": "512x512"}}],
@@ -63,22 +53,6 @@ def bench_project(root: Path, url: str, *, judged: bool) -> Path:
     if judged:
         preset["judge"] = {"provider": "openai", "model": "gpt-4.1-mini", "min_score": 0.5}
     project.write("presets/p.yaml", json.dumps(preset))
-    project.write(
-        "pipelines/p.yaml",
-        json.dumps(
-            {
-                "inputs": {"items": {"type": "list", "default": []}},
-                "steps": [
-                    {
-                        "id": "each",
-                        "preset": "p",
-                        "for_each": "inputs.items",
-                        "prompt": "n {{ item }}",
-                    }
-                ],
-            }
-        ),
-    )
     return project.root
 
 
