@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from runner.batch.history import BATCH_ROW_EVENT
 from runner.batch.rows import Row
 from runner.engine.plan import Plan
-from runner.engine.results import RunResult
+from runner.engine.results import JobResult, RunResult
 from runner.engine.run import Engine
 from runner.errors import redact
 from runner.runlog.records import new_id
@@ -58,21 +58,35 @@ class RowOutcome:
         worker: str | None,
         halted: str | None = None,
     ) -> RowOutcome:
-        first = next((j for j in result.jobs if j.status == "failed"), None)
+        # One pass over the row's jobs (usually one): this runs once per row.
+        succeeded = failed = reused = 0
+        first: JobResult | None = None
+        budget_hit = budget_spent
+        for job in result.jobs:
+            if job.status == "succeeded":
+                succeeded += 1
+            elif job.status == "failed":
+                failed += 1
+                if first is None:
+                    first = job
+            if job.reused:
+                reused += 1
+            if job.error_class == "budget":
+                budget_hit = True
         return cls(
             row=row.number,
             line=row.line,
             digest=row.digest,
             run_id=result.run_id,
             status=result.status,
-            jobs_succeeded=sum(1 for j in result.jobs if j.status == "succeeded"),
-            jobs_failed=result.failed,
-            jobs_reused=result.reused,
+            jobs_succeeded=succeeded,
+            jobs_failed=failed,
+            jobs_reused=reused,
             cost_usd=result.cost_usd,
             failed_step=first.step_id if first else None,
             error_class=first.error_class if first else None,
             error=redact(first.error or "failed") if first else None,
-            budget_hit=budget_spent or any(j.error_class == "budget" for j in result.jobs),
+            budget_hit=budget_hit,
             worker=worker,
             halted=halted if halted in ("runlog", "storage") else None,
         )

@@ -216,4 +216,3 @@ class Claims:
                     self._known[str(entry["key"])] = list(entry["artifacts"])
                 except (ValueError, KeyError, TypeError):
                     continue
-
