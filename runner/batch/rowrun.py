@@ -20,7 +20,7 @@ from runner.engine.plan import Plan
 from runner.engine.results import JobResult, RunResult
 from runner.engine.run import Engine
 from runner.errors import redact
-from runner.runlog.records import new_id
+from runner.runlog.records import EventRecord, new_id, utcnow
 
 
 @dataclass(frozen=True)
@@ -165,16 +165,22 @@ class RowRunner:
     async def _run_row(self, row: Row) -> RunResult:
         b = self.batch
         run_id = new_id()
-        self.engine.services.event(
-            run_id,
-            BATCH_ROW_EVENT,
-            f"row {row.number} (line {row.line}) of {b.inputs_file}, batch {b.batch_id}",
-            batch_id=b.batch_id,
-            row=row.number,
-            line=row.line,
-            row_digest=row.digest,
-            shard=b.shard,
-            inputs_file=b.inputs_file,
-            pipeline=b.pipeline,
+        # Written with the run's start as one record (RunStartEvent): one line, not two.
+        event = EventRecord(
+            event_id=new_id(),
+            run_id=run_id,
+            occurred_at=utcnow(),
+            kind=BATCH_ROW_EVENT,
+            message=f"row {row.number} (line {row.line}) of {b.inputs_file}, batch {b.batch_id}",
+            data={
+                "batch_id": b.batch_id,
+                "row": row.number,
+                "line": row.line,
+                "row_digest": row.digest,
+                "shard": b.shard,
+                "inputs_file": b.inputs_file,
+                "pipeline": b.pipeline,
+            },
         )
-        return await self.engine.run(replace(self.plan, inputs=row.inputs), run_id=run_id)
+        plan = replace(self.plan, inputs=row.inputs)
+        return await self.engine.run(plan, run_id=run_id, start_event=event)

@@ -47,8 +47,10 @@ from runner.errors import (
 from runner.providers.base import InputAsset
 from runner.runlog.records import (
     CandidateStats,
+    EventRecord,
     JobRecord,
     RunRecord,
+    RunStartEvent,
     new_id,
     utcnow,
 )
@@ -103,10 +105,13 @@ class PipelineRun:
         *,
         run_id: str | None = None,
         job_ids: Mapping[str, str] | None = None,
+        start_event: EventRecord | None = None,
     ) -> None:
         self.plan = plan
         self.sv = services
         self.run_id = run_id or new_id()
+        #: Written together with the run's start, as one record (a batch row's event).
+        self.start_event = start_event
         #: Step id -> the id its one job gets (a step without for_each has one job), so a
         #: caller that answers before the job starts (the HTTP API's 202) can name it.
         self.job_ids = dict(job_ids or {})
@@ -138,18 +143,18 @@ class PipelineRun:
 
     async def execute(self) -> RunResult:
         sv = self.sv
-        sv.sink.write(
-            RunRecord(
-                run_id=self.run_id,
-                pipeline=self.plan.pipeline.name,
-                started_at=self.started_at,
-                inputs=dict(self.plan.inputs),
-                workflow=self.plan.workflow,
-                host=_HOST,
-                shard=sv.options.shard,
-                mediamix_version=__version__,
-            )
+        start = RunRecord(
+            run_id=self.run_id,
+            pipeline=self.plan.pipeline.name,
+            started_at=self.started_at,
+            inputs=dict(self.plan.inputs),
+            workflow=self.plan.workflow,
+            host=_HOST,
+            shard=sv.options.shard,
+            mediamix_version=__version__,
         )
+        event = self.start_event
+        sv.sink.write(start if event is None else RunStartEvent.joining(event, start))
         status = "failed"
         finished = self.started_at
         try:
@@ -426,9 +431,19 @@ class Engine:
             self.services.progress = progress
 
     async def run(
-        self, plan: Plan, *, run_id: str | None = None, job_ids: Mapping[str, str] | None = None
+        self,
+        plan: Plan,
+        *,
+        run_id: str | None = None,
+        job_ids: Mapping[str, str] | None = None,
+        start_event: EventRecord | None = None,
     ) -> RunResult:
-        return await PipelineRun(plan, self.services, run_id=run_id, job_ids=job_ids).execute()
+        """Run ``plan``. ``start_event`` (an event of this run) is written with the run's
+        start record as one :class:`~runner.runlog.records.RunStartEvent`."""
+        run = PipelineRun(
+            plan, self.services, run_id=run_id, job_ids=job_ids, start_event=start_event
+        )
+        return await run.execute()
 
     def cancel(self, run_id: str) -> None:
         """Say that ``run_id`` is being cancelled on request (the caller then cancels the
