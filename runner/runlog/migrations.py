@@ -244,7 +244,50 @@ ALTER TABLE attempts ADD COLUMN worker VARCHAR;
 """,
 )
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_judgements, m003_worker)
+# Per-job totals of the job's attempts and judgements (issue 16), so `report` reads one
+# row per job instead of grouping a million jobs' attempts on every call. The merge keeps
+# them (runner/runlog/totals.py); this fills them in for the jobs a log already holds.
+# Counts default to 0 (a job with no attempt rows); sums stay NULL when nothing is known.
+m004_job_totals = Migration(
+    4,
+    "m004_job_totals",
+    """
+ALTER TABLE jobs ADD COLUMN attempts_logged INTEGER DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN attempts_cost_usd DOUBLE;
+ALTER TABLE jobs ADD COLUMN judge_passed INTEGER DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN judge_rejected INTEGER DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN judge_scored INTEGER DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN judge_score_sum DOUBLE;
+ALTER TABLE jobs ADD COLUMN judge_cost_usd DOUBLE;
+
+UPDATE jobs SET attempts_logged = a.n, attempts_cost_usd = a.cost
+FROM (
+    SELECT job_id, count(*) AS n, sum(cost_usd) AS cost FROM attempts
+    WHERE job_id IS NOT NULL GROUP BY job_id
+) a
+WHERE jobs.job_id = a.job_id;
+
+UPDATE jobs SET judge_passed = jd.passed, judge_rejected = jd.rejected,
+    judge_scored = jd.scored, judge_score_sum = jd.score_sum, judge_cost_usd = jd.cost
+FROM (
+    SELECT job_id,
+           count(*) FILTER (WHERE verdict = 'passed') AS passed,
+           count(*) FILTER (WHERE verdict = 'rejected') AS rejected,
+           count(score) AS scored,
+           sum(score) AS score_sum,
+           sum(cost_usd) AS cost
+    FROM judgements WHERE job_id IS NOT NULL GROUP BY job_id
+) jd
+WHERE jobs.job_id = jd.job_id;
+""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    m001_initial,
+    m002_judgements,
+    m003_worker,
+    m004_job_totals,
+)
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
