@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from runner.cli.main import cli
 from runner.runlog.records import AttemptRecord, JobRecord, RunRecord
 from runner.runlog.store import RunLog
-from runner.runlog.totals import JOB_TOTALS
+from runner.runlog.totals import ATTEMPT_FLAGS, JOB_TOTALS
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -104,8 +104,8 @@ def test_a_job_a_killed_process_left_running_keeps_its_paid_attempts(tmp_path: P
 
 
 def test_jobs_show_keeps_its_keys(tmp_path: Path) -> None:
-    """The totals are columns of jobs for SQL users; `jobs show --json` prints the job's
-    own fields as before (the serve API's job pages have the same keys)."""
+    """The derived columns are there for SQL; `jobs show --json` prints the job's and its
+    attempts' own fields as before (the serve API's job pages have the same keys)."""
     log = RunLog(tmp_path / "log")
     with log.writer() as writer:
         writer.write(RunRecord(run_id="r1", pipeline="explainer", started_at=T0))
@@ -114,3 +114,4 @@ def test_jobs_show_keeps_its_keys(tmp_path: Path) -> None:
     shown = _cli(log, "jobs", "show", "c0de", "--json")
     assert not set(JOB_TOTALS) & set(shown)
     assert shown["attempt_count"] == 1 and len(shown["attempts"]) == 1
+    assert not set(ATTEMPT_FLAGS) & set(shown["attempts"][0])

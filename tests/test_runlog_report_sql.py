@@ -8,7 +8,8 @@ million jobs (tests/benchmarks/test_scale_bench.py). This holds what ``mediamix 
 attempts and judgements themselves, count(DISTINCT ...), one join per table), on a few
 thousand jobs made by SQL: NULL accounts, jobs without attempts, jobs whose attempt count
 differs from their rows, unknown costs, judged and unjudged attempts, skipped attempts, an
-old run outside --since.
+old run outside --since, jobs whose attempts straddle --since, attempts that started at
+the same moment, attempts without a start time or a job.
 
 The same rows reach a log three ways, as they reach users' logs:
 - **migrated**: written under schema version 3 (before the totals existed), then read by
@@ -60,15 +61,34 @@ SELECT md5('job' || i), 1, 'run' || (i // 50), 'step', ['image', 'audio', NULL][
 FROM range(3000) r(i);
 
 INSERT INTO attempts
-SELECT md5('att' || i || '-' || n), md5('job' || i), 'run' || (i // 50), n,
+SELECT md5('att' || i || '-' || n),
+       CASE WHEN i % 19 = 0 AND n = 2 THEN NULL ELSE md5('job' || i) END,
+       'run' || (i // 50), n,
        ['openai', 'google', 'runway'][1 + (i + n) % 3], ['m1', 'm2', 'm3', 'm4'][1 + (i * n) % 4],
-       TIMESTAMP '{NOW}' - to_microseconds(CAST(i * 600e6 AS BIGINT)) + INTERVAL (n) SECOND,
+       CASE WHEN i % 17 = 0 AND n = 1 THEN NULL
+            ELSE TIMESTAMP '{NOW}' - to_microseconds(CAST(i * 600e6 AS BIGINT))
+                 + INTERVAL (least(n, 2 + i % 2) * 250) SECOND END,
        ['succeeded', 'failed', 'skipped'][1 + (i + 2 * n) % 3],
        CASE WHEN (i + n) % 4 = 0 THEN NULL ELSE ['main', 'backup'][1 + n % 2] END, n - 1,
        NULL, 50 + (i * 7 + n) % 500, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        CASE WHEN (i + n) % 6 = 0 THEN NULL ELSE 0.001 * n END, NULL, NULL
 FROM range(3000) r(i), range(1, 4) a(n)
 WHERE i % 13 <> 0 AND n <= 1 + (i * 5) % 3;
+
+-- Jobs at the week's edge: three attempts each on one provider, model and account, at the
+-- same moment, or the first before the edge and the last after it.
+INSERT INTO jobs
+SELECT md5('edge' || i), 1, 'run-edge', 'step', 'image', TIMESTAMP '{LAST_WEEK}' - INTERVAL 2 HOUR,
+       ['succeeded', 'failed'][1 + i % 2], 'edge', 'fallback', NULL, 'edge' || i, NULL, 3,
+       NULL, NULL, 0.5, 300, 'openai', 'm1', 'main', NULL, NULL
+FROM range(30) r(i);
+
+INSERT INTO attempts
+SELECT md5('edge-att' || i || '-' || n), md5('edge' || i), 'run-edge', n, 'openai', 'm1',
+       TIMESTAMP '{LAST_WEEK}' + to_microseconds(CAST((n - 2) * (i % 3) * 1800e6 AS BIGINT)),
+       CASE WHEN n = 1 OR (n = 3 AND i % 2 = 0) THEN 'succeeded' ELSE 'failed' END,
+       'main', 0, NULL, 100 * n, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0.01, NULL, NULL
+FROM range(30) r(i), range(1, 4) a(n);
 
 INSERT INTO judgements
 SELECT md5('j' || i || '-' || n), md5('job' || i), 'run', md5('att' || i || '-' || n), NULL,
@@ -157,6 +177,37 @@ WRONG_TOTALS = """
 """
 
 
+def _is_latest(key: str, status: str) -> str:
+    return (
+        f"coalesce({status} AND row_number() OVER (PARTITION BY job_id, {key}, {status} "
+        "ORDER BY started_at DESC, attempt_id DESC) = 1, false)"
+    )
+
+
+#: Attempts whose flags are not what they say: the job's latest (successful) attempt on
+#: each provider, model and account, among attempts with a job, a start time and not
+#: skipped (must be 0).
+WRONG_FLAGS = f"""
+    WITH expected AS (
+        SELECT attempt_id,
+               {_is_latest("provider", "status <> 'skipped'")} AS p,
+               {_is_latest("model", "status <> 'skipped'")} AS m,
+               {_is_latest("account", "status <> 'skipped'")} AS a,
+               {_is_latest("provider", "status = 'succeeded'")} AS sp,
+               {_is_latest("model", "status = 'succeeded'")} AS sm,
+               {_is_latest("account", "status = 'succeeded'")} AS sa
+        FROM attempts WHERE job_id IS NOT NULL AND started_at IS NOT NULL
+    )
+    SELECT count(*) FROM attempts LEFT JOIN expected e USING (attempt_id)
+    WHERE job_latest_by_provider <> coalesce(e.p, false)
+       OR job_latest_by_model <> coalesce(e.m, false)
+       OR job_latest_by_account <> coalesce(e.a, false)
+       OR job_latest_success_by_provider <> coalesce(e.sp, false)
+       OR job_latest_success_by_model <> coalesce(e.sm, false)
+       OR job_latest_success_by_account <> coalesce(e.sa, false)
+"""
+
+
 def old_schema(con: duckdb.DuckDBPyConnection) -> None:
     """The tables as mediamix wrote them before per-job totals (schema version 3)."""
     con.execute(
@@ -180,8 +231,9 @@ def awkward_rows() -> duckdb.DuckDBPyConnection:
 
 
 def wrong_totals(log: RunLog) -> int:
+    """Jobs and attempts whose derived columns are not what their rows say."""
     with log.connect_readonly() as con:
-        return int(con.execute(WRONG_TOTALS).fetchall()[0][0])
+        return sum(int(con.execute(q).fetchall()[0][0]) for q in (WRONG_TOTALS, WRONG_FLAGS))
 
 
 def _migrated(directory: Path) -> RunLog:
@@ -295,7 +347,7 @@ def _key(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def test_every_job_carries_the_totals_of_its_rows(awkward_log: RunLog) -> None:
+def test_every_job_and_attempt_carries_what_its_rows_say(awkward_log: RunLog) -> None:
     assert wrong_totals(awkward_log) == 0
     with awkward_log.connect_readonly() as con:
         version = con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0]

@@ -46,8 +46,8 @@ def merge_table(
     """Merge rows of ``source`` (a SQL relation) into ``table``; return rows inserted/changed.
 
     Columns the source lacks (an older writer or export) become NULL; extra ones are dropped.
-    Derived columns (per-job totals) are never taken from a source, and an upsert keeps
-    them: :func:`~runner.runlog.totals.refresh_job_totals` sets them after the merge.
+    Derived columns (:mod:`runner.runlog.totals`) are never taken from a source, and an
+    upsert keeps them: :func:`~runner.runlog.totals.refresh_derived` sets them afterwards.
     """
     key = KEY_OF[table]
     if key not in source_columns:

@@ -244,10 +244,26 @@ ALTER TABLE attempts ADD COLUMN worker VARCHAR;
 """,
 )
 
-# Per-job totals of the job's attempts and judgements (issue 16), so `report` reads one
-# row per job instead of grouping a million jobs' attempts on every call. The merge keeps
-# them (runner/runlog/totals.py); this fills them in for the jobs a log already holds.
-# Counts default to 0 (a job with no attempt rows); sums stay NULL when nothing is known.
+
+def _mark_latest(column: str, key: str, success: bool) -> str:
+    """Flag each job's latest attempt per ``key`` (of those succeeded when ``success``);
+    ties on started_at go to the highest attempt_id, so exactly one is flagged."""
+    status = "status = 'succeeded'" if success else "status <> 'skipped'"
+    return f"""
+UPDATE attempts SET {column} = true WHERE attempt_id IN (
+    SELECT max({{'t': started_at, 'id': attempt_id}}).id FROM attempts
+    WHERE {status} AND job_id IS NOT NULL AND started_at IS NOT NULL
+    GROUP BY job_id, {key}
+);
+"""
+
+
+# Per-job totals (issue 16), so `report` reads one row per job instead of grouping a
+# million jobs' attempts on every call: on jobs, what its attempts and judgements add up
+# to; on attempts, which one is the job's latest (and latest successful) on its provider,
+# model and account, so counting the jobs that tried each needs no count(DISTINCT job_id).
+# The merge keeps them (runner/runlog/totals.py); this fills them in for an existing log.
+# Counts default to 0 and flags to false; sums stay NULL when nothing is known.
 m004_job_totals = Migration(
     4,
     "m004_job_totals",
@@ -279,7 +295,17 @@ FROM (
     FROM judgements WHERE job_id IS NOT NULL GROUP BY job_id
 ) jd
 WHERE jobs.job_id = jd.job_id;
-""",
+"""
+    + "".join(
+        f"ALTER TABLE attempts ADD COLUMN job_latest{kind}_by_{key} BOOLEAN DEFAULT false;\n"
+        for kind in ("", "_success")
+        for key in ("provider", "model", "account")
+    )
+    + "".join(
+        _mark_latest(f"job_latest{kind}_by_{key}", key, success=bool(kind))
+        for kind in ("", "_success")
+        for key in ("provider", "model", "account")
+    ),
 )
 
 MIGRATIONS: tuple[Migration, ...] = (

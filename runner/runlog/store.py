@@ -48,7 +48,7 @@ from runner.runlog.merge import (
 )
 from runner.runlog.migrations import SCHEMA_VERSION, migrate
 from runner.runlog.queries import Queries
-from runner.runlog.totals import DERIVED, TOTALLED_FROM, refresh_job_totals
+from runner.runlog.totals import DERIVED, TOTALLED_FROM, refresh_derived
 from runner.runlog.transfer import export_sources, export_tables, import_tables
 from runner.runlog.writer import INBOX, RunLogWriter
 
@@ -230,7 +230,7 @@ class RunLog:
                         con, table, "staged", set(columns), where=where
                     )
                 tables = ", ".join(sql_str(t) for t in TOTALLED_FROM)
-                refresh_job_totals(con, f'SELECT job_id FROM staged WHERE "table" IN ({tables})')
+                refresh_derived(con, f'SELECT job_id FROM staged WHERE "table" IN ({tables})')
         finally:
             quietly(con, "DROP TABLE IF EXISTS staged")
         # Only now are the rows durable in the database; merging is idempotent, so a crash

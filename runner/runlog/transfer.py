@@ -14,7 +14,7 @@ import duckdb
 from runner.errors import RunLogError
 from runner.runlog.merge import TABLES, merge_table, quote, sql_list, sql_str, transaction
 from runner.runlog.migrations import SCHEMA_VERSION
-from runner.runlog.totals import TOTALLED_FROM, refresh_job_totals
+from runner.runlog.totals import TOTALLED_FROM, refresh_derived
 
 MANIFEST = "manifest.json"
 EXPORT_FORMAT = "mediamix-runlog-export"
@@ -62,7 +62,7 @@ def import_tables(con: duckdb.DuckDBPyConnection, sources: dict[str, list[Path]]
             if table in TOTALLED_FROM and "job_id" in columns:
                 touched.append(f"SELECT job_id FROM {reader}")
         if touched:
-            refresh_job_totals(con, " UNION ALL ".join(touched))
+            refresh_derived(con, " UNION ALL ".join(touched))
     return counts
 
 
