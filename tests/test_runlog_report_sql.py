@@ -39,15 +39,13 @@ import pytest
 from click.testing import CliRunner
 
 from runner.cli.main import cli
-from runner.runlog.database import STORAGE_COMPATIBILITY
 from runner.runlog.migrations import MIGRATIONS
 from runner.runlog.queries import REPORT_BY
 from runner.runlog.store import RunLog
+from tests.old_runlog import old_log_file, old_schema
 
 NOW = datetime(2026, 11, 20, 12, 0)
 LAST_WEEK = NOW - timedelta(days=7)
-#: The schema before per-job totals (m004): what older mediamix versions wrote.
-OLD_SCHEMA = 3
 
 _FILL = f"""
 INSERT INTO jobs
@@ -208,24 +206,10 @@ WRONG_FLAGS = f"""
 """
 
 
-def old_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """The tables as mediamix wrote them before per-job totals (schema version 3)."""
-    con.execute(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-        "applied_at TIMESTAMP NOT NULL)"
-    )
-    for migration in MIGRATIONS[:OLD_SCHEMA]:
-        con.execute(migration.sql)
-        con.execute(
-            "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-            [migration.version, migration.name, NOW],
-        )
-
-
 def awkward_rows() -> duckdb.DuckDBPyConnection:
     """The awkward rows in an in-memory database of the old schema."""
     con = duckdb.connect()
-    old_schema(con)
+    old_schema(con, applied_at=NOW)
     con.execute(_FILL)
     return con
 
@@ -237,16 +221,8 @@ def wrong_totals(log: RunLog) -> int:
 
 
 def _migrated(directory: Path) -> RunLog:
-    directory.mkdir(parents=True)
     log = RunLog(directory)
-    con = duckdb.connect(
-        str(log.db_path), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}
-    )
-    try:
-        old_schema(con)
-        con.execute(_FILL)
-    finally:
-        con.close()
+    old_log_file(log.db_path, _FILL, applied_at=NOW)
     return log  # the first reader migrates it
 
 
