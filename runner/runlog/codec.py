@@ -61,6 +61,8 @@ def next_seq() -> int:
 
 
 def _utc_naive_iso(value: datetime) -> str:
+    if value.tzinfo is UTC:
+        return value.isoformat()[:-6]  # what every record's own clock gives: drop "+00:00"
     if value.tzinfo is not None:
         if value.tzinfo is not UTC:
             value = value.astimezone(UTC)
