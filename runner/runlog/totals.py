@@ -124,6 +124,8 @@ def refresh_derived(con: duckdb.DuckDBPyConnection, job_ids: str) -> None:
         f"SELECT DISTINCT job_id FROM ({job_ids}) WHERE job_id IS NOT NULL"
     )
     try:
+        if not con.execute(f"SELECT count(*) FROM {_JOBS}").fetchall()[0][0]:
+            return  # only runs, events or artifacts merged: no job's totals changed
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_ATTEMPTS} AS "
             "SELECT attempt_id, job_id, provider, model, account, status, started_at, cost_usd "
