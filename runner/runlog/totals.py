@@ -106,11 +106,12 @@ _FLAGS = ",\n".join(
 )
 
 # Only rows whose flags change are written (usually the new attempts and the sibling that
-# was the latest before them).
+# was the latest before them). Rows are found by the rowid noted a moment ago in this
+# transaction: DuckDB then reads only their row groups, not every attempt's id.
 _REFRESH_ATTEMPTS = f"""
 UPDATE attempts SET {", ".join(f"{c} = f.{c}" for c in ATTEMPT_FLAGS)}
-FROM (SELECT attempt_id, {_FLAGS} FROM {_ATTEMPTS}) f
-WHERE attempts.attempt_id = f.attempt_id
+FROM (SELECT attempt_row, {_FLAGS} FROM {_ATTEMPTS}) f
+WHERE attempts.rowid = f.attempt_row
   AND ({" OR ".join(f"attempts.{c} IS DISTINCT FROM f.{c}" for c in ATTEMPT_FLAGS)})
 """
 
@@ -128,8 +129,8 @@ def refresh_derived(con: duckdb.DuckDBPyConnection, job_ids: str) -> None:
             return  # only runs, events or artifacts merged: no job's totals changed
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_ATTEMPTS} AS "
-            "SELECT attempt_id, job_id, provider, model, account, status, started_at, cost_usd "
-            f"FROM attempts WHERE job_id IN (SELECT job_id FROM {_JOBS})"
+            "SELECT rowid AS attempt_row, attempt_id, job_id, provider, model, account, status, "
+            f"started_at, cost_usd FROM attempts WHERE job_id IN (SELECT job_id FROM {_JOBS})"
         )
         con.execute(_REFRESH_JOBS).fetchall()
         con.execute(_REFRESH_ATTEMPTS).fetchall()
