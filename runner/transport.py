@@ -154,7 +154,8 @@ class MediamixClient(httpx.AsyncClient):
         and a JSON API call needs neither: this sends the client's headers, then
         ``headers``, with ``content`` as the body, and returns the status, headers and
         body (decompressed; a non-2xx body cut at ``error_body_cap`` bytes). ``timeout``
-        bounds connecting and each read, as in :meth:`send`. Failures raise the same
+        bounds the whole exchange: the caller's deadline, in one timer (per-phase
+        timeouts would start two or three per request). Failures raise the same
         ``httpx.TransportError`` subclasses as :meth:`send`.
         """
         if self.is_closed:
@@ -171,7 +172,7 @@ class MediamixClient(httpx.AsyncClient):
             url,
             list(merged.values()),
             content,
-            _client_timeout(timeout),
+            aiohttp.ClientTimeout(total=timeout),
             error_body_cap,
         )
 
@@ -351,23 +352,15 @@ def _yarl_url(url: str) -> yarl.URL:
     return yarl.URL(url, encoded=True)
 
 
-def _client_timeout(timeout: dict[str, float | None] | float | None) -> aiohttp.ClientTimeout:
-    """httpx's timeouts (or one number for all of them) in aiohttp's terms; aiohttp's
-    ``connect`` covers waiting for a pooled connection plus connecting."""
-    if isinstance(timeout, float | int):
-        return _uniform_timeout(float(timeout))
+def _client_timeout(timeout: dict[str, float | None] | None) -> aiohttp.ClientTimeout:
+    """httpx's timeouts in aiohttp's terms; aiohttp's ``connect`` covers waiting for a
+    pooled connection plus connecting."""
     timeout = timeout or {}
     return aiohttp.ClientTimeout(
         total=None,
         sock_connect=timeout.get("connect"),
         sock_read=timeout.get("read"),
         connect=timeout.get("pool"),
-    )
-
-
-def _uniform_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(
-        total=None, sock_connect=seconds, sock_read=seconds, connect=seconds
     )
 
 

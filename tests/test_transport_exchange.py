@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import time
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from runner.errors import RateLimitedError, TransientError
 from runner.providers.http_common import MAX_ERROR_BODY_BYTES, Deadline, exchange_json
 from runner.transport import Reply, shared_client
+from tests.fakeprovider import FakeProviderServer
 from tests.rawserver import RawServer, raw_reply
 
 BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "héllo ✓"}]}
@@ -161,3 +163,24 @@ def test_the_environment_proxy_carries_the_call(monkeypatch: pytest.MonkeyPatch)
     assert direct_hits == 0
     assert proxied[0].startswith(b"POST http://127.0.0.1:")
     assert b"\r\nProxy-Authorization: Basic dXNlcjpwdw==\r\n" in proxied[0]
+
+
+def test_a_stalled_server_times_out_at_the_deadline(fake: FakeProviderServer) -> None:
+    fake.state.inject("stall", delay_s=10)
+
+    async def scenario() -> None:
+        async with shared_client() as http:
+            await exchange_json(
+                http,
+                "POST",
+                fake.base_url("openai") + "/chat/completions",
+                headers=HEADERS,
+                json_body=BODY,
+                deadline=Deadline(0.3),
+                vendor="OpenAI",
+            )
+
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="timed out waiting for the server"):
+        asyncio.run(scenario())
+    assert time.monotonic() - started < 5.0  # the deadline, not the stall, ended it
