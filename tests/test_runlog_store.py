@@ -330,8 +330,13 @@ def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
             ).fetchall()
         }
-    assert sorted(rows) == [(1, "m001_initial"), (2, "m002_judgements"), (3, "m003_worker")]
-    assert SCHEMA_VERSION == 3
+    assert sorted(rows) == [
+        (1, "m001_initial"),
+        (2, "m002_judgements"),
+        (3, "m003_worker"),
+        (4, "m004_job_totals"),
+    ]
+    assert SCHEMA_VERSION == 4
     assert {"runs", "jobs", "attempts", "events", "artifacts", "account_health"} <= tables
     assert {"judgements", "v_quality_by_model"} <= tables
     assert {"v_success_by_preset", "v_cost_by_account_day"} <= tables
