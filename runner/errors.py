@@ -228,6 +228,8 @@ class SecretRedactor:
         self._ordered: tuple[str, ...] = ()
         #: Values given to add(), as given.
         self._added: set[str] = set()
+        #: Whether :meth:`redact_json` may blank secrets out of encoded JSON text.
+        self._json_safe = True
 
     def add(self, secret: str | None) -> None:
         """Remember ``secret`` in every form a request may carry it, and so a vendor may
@@ -245,12 +247,35 @@ class SecretRedactor:
             self._secrets |= new
             # Longest first: a form that contains another is blanked whole, not in part.
             self._ordered = tuple(sorted(self._secrets, key=len, reverse=True))
+            self._json_safe = self._json_safe and all(map(_json_safe, new))
 
     def redact(self, text: str) -> str:
         for secret in self._ordered:
             if secret in text:
                 text = text.replace(secret, "[REDACTED]")
         return text
+
+    def redact_json(self, encoded: str) -> str | None:
+        """``encoded`` (compact JSON, ``ensure_ascii=False``) with every secret inside its
+        strings blanked, as if each string had been redacted before encoding; None when a
+        secret's characters make that unsafe (the caller redacts string by string)."""
+        if not self._json_safe:
+            return None
+        return self.redact(encoded)
+
+
+#: Characters JSON text can hold outside its strings (compact: no spaces).
+_OUTSIDE_STRINGS = frozenset("0123456789+-.eE,:[]{}truefalsn")
+
+
+def _json_safe(secret: str) -> bool:
+    """Whether every match of ``secret`` in encoded JSON lies inside one string, where it
+    is the secret itself: it has no quote, backslash or control character (which JSON
+    escapes, and a quote would let a match span two strings), and it has a character
+    that appears only inside strings (so it cannot match a number or a literal)."""
+    if any(c == '"' or c == "\\" or c < " " for c in secret):
+        return False
+    return not set(secret) <= _OUTSIDE_STRINGS
 
 
 #: Process-wide redactor: providers and accounts register keys, writers redact.

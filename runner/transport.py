@@ -14,10 +14,8 @@ One client per run, shared by all concurrent calls: connection reuse is the poin
 
 from __future__ import annotations
 
-import base64
 import ssl
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +26,8 @@ from typing import Any
 import aiohttp
 import httpx
 import yarl
+
+from runner.proxies import EnvironmentProxies
 
 USER_AGENT = "mediamix/0.1"
 
@@ -40,6 +40,24 @@ READ_BODY = "mediamix.read_body"
 
 #: Streamed bodies are handed over in chunks of up to this size.
 STREAM_CHUNK_BYTES = 64 << 10
+
+#: What :meth:`MediamixClient.exchange` accepts: the encodings aiohttp decodes itself.
+EXCHANGE_ACCEPT_ENCODING = "gzip, deflate"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A whole answer read by :meth:`MediamixClient.exchange`."""
+
+    status_code: int
+    #: Case-insensitive, as in httpx (``reply.headers.get("retry-after")``).
+    headers: Mapping[str, str]
+    #: The body, decompressed; for a non-2xx answer at most the ``error_body_cap`` asked.
+    content: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
 
 
 class MediamixClient(httpx.AsyncClient):
@@ -120,6 +138,44 @@ class MediamixClient(httpx.AsyncClient):
             response.elapsed = timedelta(seconds=time.perf_counter() - started)
         return response
 
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        content: bytes | None = None,
+        timeout: float,
+        error_body_cap: int,
+    ) -> Reply:
+        """One request whose answer is read whole, without httpx's Request and Response.
+
+        Building and reading those two objects was about a tenth of an engine job's CPU,
+        and a JSON API call needs neither: this sends the client's headers, then
+        ``headers``, with ``content`` as the body, and returns the status, headers and
+        body (decompressed; a non-2xx body cut at ``error_body_cap`` bytes). ``timeout``
+        bounds the whole exchange: the caller's deadline, in one timer (per-phase
+        timeouts would start two or three per request). Failures raise the same
+        ``httpx.TransportError`` subclasses as :meth:`send`.
+        """
+        if self.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        merged = {name.lower(): (name, value) for name, value in self.headers.items()}
+        for name, value in headers.items():
+            merged[name.lower()] = (name, value)
+        # aiohttp sets Host and keeps connections alive; it decodes what this accepts.
+        merged.pop("host", None)
+        merged.pop("connection", None)
+        merged["accept-encoding"] = ("Accept-Encoding", EXCHANGE_ACCEPT_ENCODING)
+        return await self._aiohttp.exchange(
+            method,
+            url,
+            list(merged.values()),
+            content,
+            aiohttp.ClientTimeout(total=timeout),
+            error_body_cap,
+        )
+
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """An httpx transport on one ``aiohttp.ClientSession`` (created on first use, in the
@@ -142,7 +198,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self.keepalive_expiry = keepalive_expiry
         self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
-        self._proxies = _EnvironmentProxies()
+        self._proxies = EnvironmentProxies()
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
@@ -213,6 +269,46 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions={"http_version": b"HTTP/1.1"},
         )
 
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        timeout: aiohttp.ClientTimeout,
+        error_body_cap: int,
+    ) -> Reply:
+        """See :meth:`MediamixClient.exchange`."""
+        session = self._session or self._open()
+        target = _yarl_url(url)
+        proxy = self._proxies.for_url(target.scheme, target.host or "")
+        if proxy is not None and target.scheme == "http":
+            headers = [*headers, *proxy.headers.items()]
+        try:
+            response = await session.request(
+                method,
+                target,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                timeout=timeout,
+                proxy=proxy.url if proxy else None,
+                proxy_headers=proxy.headers if proxy else None,
+                auto_decompress=True,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise _httpx_error(exc, None) from exc
+        try:
+            if 200 <= response.status < 300:
+                content = await response.read()
+            else:
+                content = await response.content.read(error_body_cap)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise _httpx_error(exc, None) from exc
+        finally:
+            response.release()  # a body not read to its end closes the socket instead
+        return Reply(response.status, response.headers, content)
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -234,41 +330,6 @@ class _ResponseStream(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         # Back to the pool when the body was read to the end; otherwise the socket closes.
         self._response.release()
-
-
-class _EnvironmentProxies:
-    """HTTP(S)_PROXY / ALL_PROXY / NO_PROXY: read once, decided once per host.
-
-    aiohttp's own ``trust_env`` would look them (and ~/.netrc) up in a worker thread on
-    every request.
-    """
-
-    def __init__(self) -> None:
-        self._proxies = urllib.request.getproxies_environment()
-        self._decided: dict[tuple[str, str], _Proxy | None] = {}
-
-    def for_url(self, scheme: str, host: str) -> _Proxy | None:
-        if not self._proxies:
-            return None
-        key = (scheme, host)
-        if key not in self._decided:
-            address = self._proxies.get(scheme) or self._proxies.get("all")
-            if not address or urllib.request.proxy_bypass(host):
-                self._decided[key] = None
-            else:
-                url = yarl.URL(address if "://" in address else f"http://{address}")
-                headers = {}
-                if url.user:
-                    pair = f"{url.user}:{url.password or ''}".encode()
-                    headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair).decode()
-                self._decided[key] = _Proxy(url.with_user(None), headers)
-        return self._decided[key]
-
-
-@dataclass(frozen=True)
-class _Proxy:
-    url: yarl.URL
-    headers: dict[str, str]
 
 
 @lru_cache(maxsize=1)
@@ -303,7 +364,7 @@ def _client_timeout(timeout: dict[str, float | None] | None) -> aiohttp.ClientTi
     )
 
 
-def _httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+def _httpx_error(exc: BaseException, request: httpx.Request | None) -> httpx.TransportError:
     """The httpx exception a caller of httpx would expect for this aiohttp failure."""
     message = str(exc) or type(exc).__name__
     error: type[httpx.TransportError]

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 from runlog_sample import write_sample
 
-from runner.cli.main import cli
+from runner.cli.main import cli, main
 from runner.errors import RunLogError, UsageError
 from runner.runlog.store import RunLog
 
@@ -222,3 +222,53 @@ def test_reading_a_missing_log_says_so(tmp_path: Path) -> None:
     assert isinstance(result.exception, RunLogError)
     assert "no run log at" in str(result.exception)
     assert not (tmp_path / "nothing-here").exists()
+
+
+def _entry(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The real entry point (error boundary included), in this process."""
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = exited.value.code
+    return (code if isinstance(code, int) else 0), out, err
+
+
+def test_readers_find_the_log_mediamix_yaml_names_whatever_else_it_holds(
+    log_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """report, sql and jobs read only `runlog:` from mediamix.yaml: a mistake in another
+    key (which `validate` and `run` report) does not keep anyone from the log."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mediamix.yaml").write_text(f"runlog: {log_dir}\nconcurency: 8\n")
+    code, out, err = _entry(capsys, "-C", str(project), "report", "--format", "json")
+    assert code == 0, err
+    assert {r["preset"] for r in json.loads(out)} == {"cover", "old", "voice"}
+    code, out, _ = _entry(capsys, "-C", str(project), "sql", "SELECT count(*) AS n FROM jobs",
+                          "--format", "json")  # fmt: skip
+    assert (code, json.loads(out)) == (0, [{"n": 5}])
+    # A relative runlog is the project's; none at all is .mediamix/runlog.
+    (project / "mediamix.yaml").write_text("runlog: logs/here  # where CI keeps it\n")
+    code, out, _ = _entry(capsys, "-C", str(project), "log", "path")
+    assert (code, out.strip()) == (0, str(project.resolve() / "logs" / "here"))
+    (project / "mediamix.yaml").write_text("concurrency: 4\n")
+    code, out, _ = _entry(capsys, "-C", str(project / "sub"), "log", "path")
+    assert (code, out.strip()) == (0, str(project.resolve() / ".mediamix" / "runlog"))
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("runlog: 5\n", "mediamix.yaml:1:9: runlog: expected a string"),
+        ("runlog:\n", "mediamix.yaml:1:8: runlog: expected a string"),
+        ("runlog: [a, b\n", "mediamix.yaml:2:1: YAML syntax error"),
+    ],
+    ids=["a-number", "null", "broken-yaml"],
+)
+def test_a_runlog_setting_that_is_not_a_path_is_reported_where_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, where: str
+) -> None:
+    (tmp_path / "mediamix.yaml").write_text(text)
+    code, out, err = _entry(capsys, "-C", str(tmp_path), "report")
+    assert code == 2 and out == ""
+    assert where in err and "Traceback" not in err

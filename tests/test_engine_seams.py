@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from runner.engine.services import EngineOptions, Progress
+from runner.errors import StorageError
+from runner.storage import local as local_storage
 from tests.engine_support import Project
 from tests.fakeprovider import FakeProviderServer
 from tests.test_engine_providers import (
@@ -172,3 +174,39 @@ def test_a_429_with_retry_after_says_so(
     assert cooldown["message"] == (
         "account first rate limited; cooling down 30s (as Retry-After asked)"
     )
+
+
+def test_n_images_whose_storage_fails_part_way_are_all_parked_and_stored_later(
+    fake: FakeProviderServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three pictures paid in one call; the outputs refuse the second. None is lost: all
+    three are parked, no hidden half-staged file stays in the outputs, and the next run
+    stores the three without a new call."""
+    project = image_project(fake, tmp_path, monkeypatch, params={"size": "1024x1024", "n": 3})
+    real_put = local_storage.LocalBackend.put
+    puts = [0]
+
+    async def second_put_fails(
+        self: local_storage.LocalBackend, local_path: Path, key: str, *, move: bool
+    ) -> Path:
+        puts[0] += 1
+        if puts[0] == 2:
+            raise StorageError(f"cannot write artifact {key}: No space left on device")
+        return await real_put(self, local_path, key, move=move)
+
+    monkeypatch.setattr(local_storage.LocalBackend, "put", second_put_fails)
+    first = run_project(project)
+
+    assert first.jobs[0].status == "failed"
+    (parked,) = (project.root / ".mediamix" / "parked").glob("*/parked.json")
+    assert len(json.loads(parked.read_text())["outputs"]) == 3
+    outputs = project.root / "outputs"
+    assert [p.name for p in outputs.rglob(".*")] == []  # nothing half-staged left behind
+    monkeypatch.setattr(local_storage.LocalBackend, "put", real_put)
+
+    second = run_project(project)
+
+    assert second.status == "succeeded" and len(second.jobs[0].artifacts) == 3
+    assert fake.state.count("/images/generations") == 1  # the three were paid for once
+    stored = sorted(p for p in outputs.rglob("*.png"))
+    assert len(stored) == 3 and all(p.stat().st_size > 0 for p in stored)

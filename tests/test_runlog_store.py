@@ -30,6 +30,7 @@ from runner.runlog.records import (
 )
 from runner.runlog.store import RunLog
 from runner.runlog.writer import RunLogWriter
+from runner.service.board import LiveBoard
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 
@@ -357,6 +358,17 @@ def test_a_run_start_event_is_one_line_filed_as_the_event_and_the_runs_row(
     assert runs()["late"][2] == "succeeded"
 
 
+def test_the_live_board_sees_a_run_start_event_as_the_run_and_the_event() -> None:
+    board = LiveBoard()
+    seen: list[tuple[str, str]] = []
+    board.listeners.append(lambda table, fields: seen.append((table, fields["run_id"])))
+    event = EventRecord(event_id="e", run_id="r", occurred_at=T0, kind="batch_row", message="m")
+    start = RunRecord(run_id="r", pipeline="p", started_at=T0, inputs={"n": 1})
+    board.observe(RunStartEvent.joining(event, start))
+    assert seen == [("runs", "r"), ("events", "r")]
+    assert board.runs["r"] == vars(start)
+
+
 def test_every_record_is_in_the_journal_when_write_returns_in_order(tmp_path: Path) -> None:
     log = RunLog(tmp_path)
     writer = log.writer(flush_interval_s=3600)
@@ -389,8 +401,13 @@ def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
             ).fetchall()
         }
-    assert sorted(rows) == [(1, "m001_initial"), (2, "m002_judgements"), (3, "m003_worker")]
-    assert SCHEMA_VERSION == 3
+    assert sorted(rows) == [
+        (1, "m001_initial"),
+        (2, "m002_judgements"),
+        (3, "m003_worker"),
+        (4, "m004_job_totals"),
+    ]
+    assert SCHEMA_VERSION == 4
     assert {"runs", "jobs", "attempts", "events", "artifacts", "account_health"} <= tables
     assert {"judgements", "v_quality_by_model"} <= tables
     assert {"v_success_by_preset", "v_cost_by_account_day"} <= tables

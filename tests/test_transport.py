@@ -11,6 +11,7 @@ import pytest
 
 from runner.transport import AiohttpTransport, make_client, shared_client
 from tests.fakeprovider import FakeProviderServer
+from tests.rawserver import RawServer, raw_reply
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 AUTH = {"Authorization": "Bearer sk-transport"}
@@ -90,50 +91,6 @@ def test_max_connections_must_be_positive() -> None:
         make_client(max_connections=0)
 
 
-# -- a raw loopback server: exact bytes in, exact bytes out ----------------------------------
-
-
-class RawServer:
-    """Answers every request with ``reply`` (raw HTTP bytes) and keeps what it received."""
-
-    def __init__(self, reply: bytes) -> None:
-        self.reply = reply
-        self.received: list[bytes] = []
-        self._server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    async def __aenter__(self) -> RawServer:
-        self._server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        body = await reader.readexactly(length) if length else b""
-        self.received.append(head + body)
-        writer.write(self.reply)
-        await writer.drain()
-        writer.close()
-
-
-def _reply(body: bytes, *headers: str, status: str = "200 OK") -> bytes:
-    lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *headers, "", ""]
-    return "\r\n".join(lines).encode() + body
-
-
 def test_fast_build_request_matches_httpx() -> None:
     """The client's fast path builds the very request httpx's own build_request would."""
     ours = make_client(timeout=7.0)
@@ -155,7 +112,7 @@ def test_fast_build_request_matches_httpx() -> None:
 
 def test_multipart_upload_goes_out_with_its_length() -> None:
     async def scenario() -> bytes:
-        async with RawServer(_reply(b"{}")) as server, shared_client() as http:
+        async with RawServer(raw_reply(b"{}")) as server, shared_client() as http:
             answer = await http.post(
                 server.url + "/upload", files={"image": ("a.png", b"\x89PNG" * 100, "image/png")}
             )
@@ -173,7 +130,7 @@ def test_gzip_body_is_decoded() -> None:
     packed = gzip.compress(b'{"ok": true}')
 
     async def scenario() -> httpx.Response:
-        reply = _reply(packed, "Content-Encoding: gzip")
+        reply = raw_reply(packed, "Content-Encoding: gzip")
         async with RawServer(reply) as server, shared_client() as http:
             return await http.get(server.url + "/x")
 
@@ -187,7 +144,7 @@ def test_hang_up_and_cut_off_body_become_httpx_protocol_errors() -> None:
             response = await http.send(request, stream=stream)
             await response.aread()
 
-    for reply in (b"", _reply(b"0123456789")[:-5]):
+    for reply in (b"", raw_reply(b"0123456789")[:-5]):
         for stream in (False, True):
             with pytest.raises(httpx.RemoteProtocolError):
                 asyncio.run(fetch(reply, stream=stream))
@@ -196,9 +153,9 @@ def test_hang_up_and_cut_off_body_become_httpx_protocol_errors() -> None:
 def test_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(no_proxy: str) -> tuple[int, list[bytes]]:
         monkeypatch.setenv("NO_PROXY", no_proxy)
-        async with RawServer(_reply(b"via proxy")) as proxy:
+        async with RawServer(raw_reply(b"via proxy")) as proxy:
             monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("http://", "http://user:pw@"))
-            async with RawServer(_reply(b"direct")) as origin, shared_client() as http:
+            async with RawServer(raw_reply(b"direct")) as origin, shared_client() as http:
                 answer = await http.get(origin.url + "/v1/models")
                 assert answer.text == ("direct" if no_proxy else "via proxy")
                 return len(origin.received), proxy.received

@@ -162,7 +162,8 @@ def _run_record(r: dict[str, Any], *, status: str) -> RunRecord:
 
 
 def _job_record(j: dict[str, Any]) -> JobRecord:
-    fields = dict(j)
+    # Only the record's own fields: jobs also holds columns the merge derives (totals).
+    fields = {k: v for k, v in j.items() if k in JobRecord.__dataclass_fields__}
     fields["started_at"] = _time(fields["started_at"])
     fields["finished_at"] = _time(fields["finished_at"])
     fields["attempts"] = fields["attempts"] or 0

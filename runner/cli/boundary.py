@@ -18,7 +18,6 @@ from typing import NoReturn
 import click
 
 from runner import __version__
-from runner.crashlog import write_crash_log
 from runner.errors import ConfigError, MediamixError, redact
 
 EXIT_OK = 0
@@ -87,6 +86,10 @@ def run_guarded(cli: click.Command, argv: list[str]) -> NoReturn:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         header = f"--- {stamp} mediamix {__version__} ---\n"
         text = header + redact(traceback.format_exc())
+        # Imported only now: a crash is rare, and its module's imports (tempfile,
+        # secrets) would cost every command's start-up.
+        from runner.crashlog import write_crash_log
+
         path = write_crash_log(text, _project_option(argv))
         click.echo(
             f"mediamix: internal error (a bug); details written to {path}. "

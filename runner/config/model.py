@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from runner.config.location import DEFAULT_RUNLOG
+
 Strategy = Literal["fallback", "weighted", "ensemble", "sequential", "adaptive"]
 Workflow = Literal["simple", "adaptive"]
 
@@ -284,7 +286,7 @@ class TemplateLimits:
 class Project:
     root: Path
     storage: StorageSpec = field(default_factory=StorageSpec)
-    runlog: Path = Path(".mediamix/runlog")
+    runlog: Path = DEFAULT_RUNLOG
     concurrency: int = 8
     max_cost_usd: float | None = None
     output_template: str = "{run_id}/{step_id}{item_suffix}.{ext}"

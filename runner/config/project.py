@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.config.loader import Loaded, load_accounts, load_preset, load_project_file
+from runner.config.location import PROJECT_FILE, find_project_root
 from runner.config.model import Account, Preset, Project
 from runner.config.output_paths import template_diagnostics
 from runner.config.resources import data_dir
@@ -19,20 +20,7 @@ from runner.config.yamlsource import YamlDocument
 from runner.errors import ConfigError, Diagnostic
 from runner.providers.catalog import DEFAULT_KEY_ENV
 
-PROJECT_FILE = "mediamix.yaml"
 ACCOUNTS_FILE = "accounts.yaml"
-
-
-def find_project_root(start: str | os.PathLike[str] | None) -> Path:
-    """The directory holding mediamix.yaml: ``start`` or its nearest ancestor with one.
-
-    With no mediamix.yaml anywhere above, ``start`` itself is the project (defaults apply).
-    """
-    base = Path(start or os.environ.get("MEDIAMIX_PROJECT") or ".").resolve()
-    for candidate in (base, *base.parents):
-        if (candidate / PROJECT_FILE).is_file():
-            return candidate
-    return base
 
 
 def load_project(start: str | os.PathLike[str] | None = None) -> Project:

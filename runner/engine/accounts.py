@@ -47,13 +47,21 @@ class AccountHealth:
     last_error: str | None = None
 
 
+@dataclass(slots=True)
+class _Spend:
+    """One request's tokens in an account's tpm window."""
+
+    at: float
+    tokens: int
+
+
 @dataclass
 class _Live:
     account: Account
     health: AccountHealth
     requests_minute: deque[float] = field(default_factory=deque)
     requests_day: deque[float] = field(default_factory=deque)
-    tokens_minute: deque[tuple[float, int]] = field(default_factory=deque)
+    tokens_minute: deque[_Spend] = field(default_factory=deque)
     #: Earliest clock() value at which the rpm pacing lets the next request go.
     next_send: float = 0.0
 
@@ -61,7 +69,7 @@ class _Live:
         for window, span in ((self.requests_minute, _MINUTE), (self.requests_day, _DAY)):
             while window and window[0] <= now - span:
                 window.popleft()
-        while self.tokens_minute and self.tokens_minute[0][0] <= now - _MINUTE:
+        while self.tokens_minute and self.tokens_minute[0].at <= now - _MINUTE:
             self.tokens_minute.popleft()
 
     def wait_needed(self, now: float, tokens: int) -> float:
@@ -74,9 +82,9 @@ class _Live:
         if a.rpd and len(self.requests_day) >= a.rpd:
             waits.append(self.requests_day[0] + _DAY - now)
         if a.tpm and tokens:
-            used = sum(n for _, n in self.tokens_minute)
+            used = sum(spend.tokens for spend in self.tokens_minute)
             if used + tokens > a.tpm and self.tokens_minute:
-                waits.append(self.tokens_minute[0][0] + _MINUTE - now)
+                waits.append(self.tokens_minute[0].at + _MINUTE - now)
         return max(0.0, *waits)
 
     def has_slot(self) -> bool:
@@ -100,6 +108,8 @@ class Lease:
     _released: bool = False
     #: Tokens the request was estimated at when it took its place in the tpm window.
     tokens: int = 0
+    #: Its place in that window, corrected to what the vendor counted on release.
+    spend: _Spend | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -350,9 +360,11 @@ class AccountPool:
             live.next_send = max(now, live.next_send) + _MINUTE / live.account.rpm
         live.requests_minute.append(now)
         live.requests_day.append(now)
+        spend = None
         if tokens:
-            live.tokens_minute.append((now, tokens))
-        return Lease(live.account, self._key_for(live.account), self, tokens=tokens)
+            spend = _Spend(now, tokens)
+            live.tokens_minute.append(spend)
+        return Lease(live.account, self._key_for(live.account), self, tokens=tokens, spend=spend)
 
     def _release(
         self,
@@ -368,10 +380,10 @@ class AccountPool:
         h.in_flight -= 1
         if cost_usd:
             h.cost_usd += cost_usd
-        if tokens and live.tokens_minute:
-            # Replace the estimate with what the vendor actually counted.
-            at, _ = live.tokens_minute.pop()
-            live.tokens_minute.append((at, tokens))
+        if tokens and lease.spend is not None:
+            # Replace this request's estimate (not the newest one: others may have started
+            # since) with what the vendor actually counted.
+            lease.spend.tokens = tokens
         if outcome == "unused":
             pass  # nothing was sent: no success, no failure
         elif outcome == "success":

@@ -6,9 +6,10 @@ from its own body, task polling, and image inputs as bytes.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -21,10 +22,14 @@ from runner.providers.base import CallContext, GenerationRequest
 from runner.providers.http_common import (
     Deadline,
     ErrorDetail,
+    exchange_json,
     parse_error_body,
     require_client,
     send,
 )
+
+if TYPE_CHECKING:
+    from runner.transport import Reply
 
 #: Turns the generic classification of an error answer into the vendor's own, given the
 #: answer's JSON body (None when it was not JSON). Returns the error unchanged when the
@@ -85,6 +90,44 @@ async def send_classified(
     ``reclassify`` corrects it. The error body is captured through ``send``'s parser hook
     so that sending, capping and closing stay in one place.
     """
+    with _reclassified(reclassify) as parse:
+        return await send(
+            client, request, vendor=vendor, secrets=secrets, stream=stream, parse_error=parse
+        )
+
+
+async def exchange_classified(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    json_body: Any,
+    deadline: Deadline,
+    vendor: str,
+    secrets: Iterable[str | None],
+    reclassify: Reclassify,
+    method: str = "POST",
+) -> Reply:
+    """:func:`http_common.exchange_json` (a JSON call, answered whole), with the vendor's
+    say on how an error answer is classified, as in :func:`send_classified`."""
+    with _reclassified(reclassify) as parse:
+        return await exchange_json(
+            client,
+            method,
+            url,
+            headers=headers,
+            json_body=json_body,
+            deadline=deadline,
+            vendor=vendor,
+            secrets=secrets,
+            parse_error=parse,
+        )
+
+
+@contextlib.contextmanager
+def _reclassified(reclassify: Reclassify) -> Iterator[Callable[[bytes], ErrorDetail]]:
+    """An error-body parser that keeps the body, and the vendor's correction of the
+    ProviderError raised inside the block."""
     captured: list[bytes] = []
 
     def parse(body: bytes) -> ErrorDetail:
@@ -92,9 +135,7 @@ async def send_classified(
         return parse_error_body(body)
 
     try:
-        return await send(
-            client, request, vendor=vendor, secrets=secrets, stream=stream, parse_error=parse
-        )
+        yield parse
     except ProviderError as exc:
         if not captured:
             raise  # a transport failure: nothing for the vendor to add

@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 from runner.errors import ArtifactInvalid, CredentialsError, PermanentError, ProviderError
 from runner.providers._vendor_util import (
     as_dict,
+    exchange_classified,
     int_param,
-    send_classified,
     with_class,
 )
 from runner.providers.base import CallContext, GenerationRequest, GenerationResult, Usage
@@ -172,15 +172,15 @@ class AnthropicProvider:
         }
         if ctx.options.get("anthropic_beta"):
             headers["anthropic-beta"] = str(ctx.options["anthropic_beta"])
-        http_request = client.build_request(
-            "POST",
+        response = await exchange_classified(
+            client,
             f"{base_url(ctx, self.default_base_url or '', VENDOR)}/v1/messages",
-            json=message_body(request),
+            json_body=message_body(request),
             headers=headers,
-            timeout=deadline.http_timeout(),
-        )
-        response = await send_classified(
-            client, http_request, vendor=VENDOR, secrets=[key], reclassify=reclassify_error
+            deadline=deadline,
+            vendor=VENDOR,
+            secrets=[key],
+            reclassify=reclassify_error,
         )
         payload = decode_json(response, vendor=VENDOR)
         if not isinstance(payload, dict):

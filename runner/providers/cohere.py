@@ -18,7 +18,7 @@ from runner.errors import (
 )
 from runner.providers._vendor_util import (
     as_dict,
-    send_classified,
+    exchange_classified,
     with_class,
 )
 from runner.providers.base import CallContext, GenerationRequest, GenerationResult, Usage
@@ -121,15 +121,15 @@ class CohereProvider:
         headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         if ctx.options.get("client_name"):
             headers["X-Client-Name"] = str(ctx.options["client_name"])
-        http_request = client.build_request(
-            "POST",
+        response = await exchange_classified(
+            client,
             f"{base_url(ctx, self.default_base_url or '', VENDOR)}/v2/chat",
-            json=chat_body(request),
+            json_body=chat_body(request),
             headers=headers,
-            timeout=deadline.http_timeout(),
-        )
-        response = await send_classified(
-            client, http_request, vendor=VENDOR, secrets=[key], reclassify=reclassify_error
+            deadline=deadline,
+            vendor=VENDOR,
+            secrets=[key],
+            reclassify=reclassify_error,
         )
         payload = decode_json(response, vendor=VENDOR)
         if not isinstance(payload, dict):

@@ -36,6 +36,7 @@ from runner.errors import (
     TransientError,
 )
 from runner.providers._vendor_util import (
+    exchange_classified,
     first_image_input,
     int_param,
     reject_empty_stream,
@@ -256,15 +257,16 @@ class GoogleProvider:
     ) -> tuple[dict[str, Any], int]:
         key = api_key(ctx, VENDOR)
         client = require_client(ctx, VENDOR)
-        http_request = client.build_request(
-            method,
+        response = await exchange_classified(
+            client,
             f"{base_url(ctx, self.default_base_url or '', VENDOR)}/{path}",
-            json=json,
+            method=method,
+            json_body=json,
             headers={"x-goog-api-key": key, "Accept": "application/json"},
-            timeout=deadline.http_timeout(),
-        )
-        response = await send_classified(
-            client, http_request, vendor=VENDOR, secrets=[key], reclassify=reclassify_error
+            deadline=deadline,
+            vendor=VENDOR,
+            secrets=[key],
+            reclassify=reclassify_error,
         )
         payload = decode_json(response, vendor=VENDOR)
         if not isinstance(payload, dict):

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -37,6 +37,9 @@ from runner.errors import (
     UnavailableError,
 )
 from runner.providers.base import CallContext, GenerationRequest
+
+if TYPE_CHECKING:
+    from runner.transport import Reply
 
 T = TypeVar("T")
 
@@ -332,6 +335,72 @@ async def send(
     )
 
 
+#: JSON bodies as httpx (0.28+) encodes them: compact, UTF-8, no NaN.
+_JSON_BODY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+async def exchange_json(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    json_body: Any = None,
+    params: Mapping[str, str] | None = None,
+    deadline: Deadline,
+    vendor: str,
+    secrets: Iterable[str | None] = (),
+    parse_error: Callable[[bytes], ErrorDetail] = parse_error_body,
+) -> Reply:
+    """Send a request with a JSON body (or none); return the 2xx answer read whole, or
+    raise the classified error, as :func:`send` does.
+
+    On mediamix's own client this skips httpx's Request and Response objects
+    (:meth:`MediamixClient.exchange`): the calls a batch makes thousands of times are
+    JSON calls. Any other httpx client takes the ordinary path.
+    """
+    # Imported here: aiohttp, under the transport, takes a tenth of a second to import,
+    # and commands that only validate or plan load the providers too.
+    from runner.transport import MediamixClient, Reply
+
+    secrets = tuple(secrets)
+    if params:
+        url = _with_query(url, tuple(params.items()))
+    body = None
+    if json_body is not None:
+        body = _JSON_BODY.encode(json_body).encode()
+        headers = {**headers, "Content-Type": "application/json"}
+    if not isinstance(client, MediamixClient):
+        request = client.build_request(
+            method, parsed_url(url), headers=headers, content=body, timeout=deadline.http_timeout()
+        )
+        response = await send(
+            client, request, vendor=vendor, secrets=secrets, parse_error=parse_error
+        )
+        return Reply(response.status_code, response.headers, response.content)
+    try:
+        reply = await client.exchange(
+            method,
+            url,
+            headers=headers,
+            content=body,
+            timeout=max(0.001, deadline.remaining()),
+            error_body_cap=MAX_ERROR_BODY_BYTES,
+        )
+    except httpx.HTTPError as exc:
+        raise transport_error(vendor, exc, secrets=secrets) from exc
+    if not reply.is_success:
+        raise error_for_status(
+            vendor, reply.status_code, parse_error(reply.content), reply.headers, secrets=secrets
+        )
+    return reply
+
+
+@lru_cache(maxsize=512)
+def _with_query(url: str, query: tuple[tuple[str, str], ...]) -> str:
+    return str(httpx.URL(url, params=query))
+
+
 async def _read_capped(response: httpx.Response) -> bytes:
     if not response.is_stream_consumed:
         chunks: list[bytes] = []
@@ -345,7 +414,7 @@ async def _read_capped(response: httpx.Response) -> bytes:
     return response.content
 
 
-def decode_json(response: httpx.Response, *, vendor: str) -> Any:
+def decode_json(response: httpx.Response | Reply, *, vendor: str) -> Any:
     """The JSON of a 2xx body; malformed or cut-off JSON is transient (a retry may work)."""
     try:
         return json.loads(response.content)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
@@ -34,6 +34,7 @@ from runner.providers.http_common import (
     decode_base64,
     decode_json,
     error_detail_from_json,
+    exchange_json,
     is_content_policy,
     iter_body,
     parsed_url,
@@ -43,6 +44,9 @@ from runner.providers.http_common import (
     send,
 )
 from runner.providers.openai_transcribe import transcribe
+
+if TYPE_CHECKING:
+    from runner.transport import Reply
 
 #: Our own keys in ``params``: read by the adapter, never sent as body fields.
 ADAPTER_PARAMS = frozenset({"system"})
@@ -118,7 +122,7 @@ def sniff_image_mime(data: bytes) -> str | None:
     return None
 
 
-def _poll_after_s(response: httpx.Response) -> float | None:
+def _poll_after_s(response: Reply) -> float | None:
     """Sora's ``openai-poll-after-ms`` hint, in seconds."""
     raw = response.headers.get("openai-poll-after-ms")
     try:
@@ -206,10 +210,18 @@ class OpenAIProvider:
         deadline: Deadline,
         *,
         json: Mapping[str, Any] | None = None,
-    ) -> tuple[Any, httpx.Response]:
-        request = self._request(ctx, method, model, operation, deadline, json=json)
-        response = await send(
-            require_client(ctx, self.vendor), request, vendor=self.vendor, secrets=[ctx.api_key]
+    ) -> tuple[Any, Reply]:
+        url, query = self.endpoint(ctx, model, operation)
+        response = await exchange_json(
+            require_client(ctx, self.vendor),
+            method,
+            url,
+            headers={**self.auth_headers(ctx), "Accept": "application/json"},
+            json_body=json,
+            params=query,
+            deadline=deadline,
+            vendor=self.vendor,
+            secrets=[ctx.api_key],
         )
         payload = decode_json(response, vendor=self.vendor)
         if not isinstance(payload, dict):

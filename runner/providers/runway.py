@@ -34,6 +34,7 @@ from runner.providers.http_common import (
     base_url,
     check_media_type,
     decode_json,
+    exchange_json,
     iter_body,
     poll_until_done,
     require_client,
@@ -116,21 +117,22 @@ class RunwayProvider:
         json: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         key = api_key(ctx, VENDOR)
-        client = require_client(ctx, VENDOR)
-        http_request = client.build_request(
+        # Runway's statuses mean what the generic mapping says (400 bad input, 401 bad
+        # key, 429 rate limit, 502/503/504 shedding load).
+        response = await exchange_json(
+            require_client(ctx, VENDOR),
             method,
             f"{base_url(ctx, self.default_base_url or '', VENDOR)}/{path}",
-            json=json,
             headers={
                 "Authorization": f"Bearer {key}",
                 "X-Runway-Version": str(ctx.options.get("runway_version", API_VERSION)),
                 "Accept": "application/json",
             },
-            timeout=deadline.http_timeout(),
+            json_body=json,
+            deadline=deadline,
+            vendor=VENDOR,
+            secrets=[key],
         )
-        # Runway's statuses mean what the generic mapping says (400 bad input, 401 bad
-        # key, 429 rate limit, 502/503/504 shedding load).
-        response = await send(client, http_request, vendor=VENDOR, secrets=[key])
         payload = decode_json(response, vendor=VENDOR)
         if not isinstance(payload, dict):
             raise ArtifactInvalid(f"{VENDOR}: {path} answered with a non-object JSON body")

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from runner.errors import redact
+from runner.errors import REDACTOR, redact
 from runner.runlog.records import (
     ArtifactRecord,
     AttemptRecord,
@@ -64,6 +64,8 @@ def next_seq() -> int:
 
 
 def _utc_naive_iso(value: datetime) -> str:
+    if value.tzinfo is UTC:
+        return value.isoformat()[:-6]  # what every record's own clock gives: drop "+00:00"
     if value.tzinfo is not None:
         if value.tzinfo is not UTC:
             value = value.astimezone(UTC)
@@ -100,13 +102,35 @@ def _clean(value: Any) -> Any:
 def encode_line(table: str, seq: int, fields: dict[str, Any]) -> str:
     # A field left out reads back as NULL (ingest names every column), exactly as a null
     # would: most fields of most records are None, and skipping them halves the work.
-    row = {name: _clean(value) for name, value in fields.items() if value is not None}
+    row = {name: value for name, value in fields.items() if value is not None}
     row["table"] = table
     row["seq"] = seq
-    return _ENCODER.encode(row)
+    # Fast path: the C encoder does the whole record, and the secrets are blanked in the
+    # encoded line in one pass (a quarter of the cost of cleaning value by value). It
+    # gives way to the value-by-value path for NaN/inf (which become null), keys JSON
+    # cannot name, and secrets whose characters make line-level blanking unsafe.
+    try:
+        redacted = REDACTOR.redact_json(_FAST_ENCODER.encode(row))
+    except (ValueError, TypeError):
+        redacted = None
+    if redacted is not None:
+        return redacted
+    return _ENCODER.encode({name: _clean(value) for name, value in row.items()})
+
+
+def _as_text(value: Any) -> Any:
+    """What the fast encoder cannot encode itself, as :func:`_clean` would write it."""
+    if isinstance(value, datetime):
+        return _utc_naive_iso(value)
+    if isinstance(value, set | frozenset):
+        return list(value)
+    return str(value)
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_FAST_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_as_text
+)
 
 
 def table_of(record: Record) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from runner.runlog.codec import KEY_OF, UPSERT_TABLES
+from runner.runlog.totals import DERIVED
 
 TABLES: tuple[str, ...] = ("runs", "jobs", "attempts", "events", "artifacts", "judgements")
 
@@ -45,11 +46,14 @@ def merge_table(
     """Merge rows of ``source`` (a SQL relation) into ``table``; return rows inserted/changed.
 
     Columns the source lacks (an older writer or export) become NULL; extra ones are dropped.
+    Derived columns (:mod:`runner.runlog.totals`) are never taken from a source, and an
+    upsert keeps them: :func:`~runner.runlog.totals.refresh_derived` sets them afterwards.
     """
     key = KEY_OF[table]
     if key not in source_columns:
         return 0
-    columns = [name for name, _ in table_columns(con, table)]
+    derived = DERIVED.get(table, frozenset())
+    columns = [name for name, _ in table_columns(con, table) if name not in derived]
     select = ", ".join(quote(c) if c in source_columns else f"NULL AS {quote(c)}" for c in columns)
     insert_cols = ", ".join(quote(c) for c in columns)
     filtered = f"SELECT {select} FROM {source} WHERE ({where}) AND {quote(key)} IS NOT NULL"

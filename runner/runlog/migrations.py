@@ -244,7 +244,76 @@ ALTER TABLE attempts ADD COLUMN worker VARCHAR;
 """,
 )
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_judgements, m003_worker)
+
+def _mark_latest(column: str, key: str, success: bool) -> str:
+    """Flag each job's latest attempt per ``key`` (of those succeeded when ``success``);
+    ties on started_at go to the highest attempt_id, so exactly one is flagged."""
+    status = "status = 'succeeded'" if success else "status <> 'skipped'"
+    return f"""
+UPDATE attempts SET {column} = true WHERE attempt_id IN (
+    SELECT max({{'t': started_at, 'id': attempt_id}}).id FROM attempts
+    WHERE {status} AND job_id IS NOT NULL AND started_at IS NOT NULL
+    GROUP BY job_id, {key}
+);
+"""
+
+
+# Per-job totals (issue 16), so `report` reads one row per job instead of grouping a
+# million jobs' attempts on every call: on jobs, what its attempts and judgements add up
+# to; on attempts, which one is the job's latest (and latest successful) on its provider,
+# model and account, so counting the jobs that tried each needs no count(DISTINCT job_id).
+# The merge keeps them (runner/runlog/totals.py); this fills them in for an existing log.
+# Counts default to 0 and flags to false; sums stay NULL when nothing is known.
+m004_job_totals = Migration(
+    4,
+    "m004_job_totals",
+    """
+ALTER TABLE jobs ADD COLUMN attempts_logged INTEGER DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN attempts_cost_usd DOUBLE;
+ALTER TABLE jobs ADD COLUMN judge_passed INTEGER DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN judge_rejected INTEGER DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN judge_scored INTEGER DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN judge_score_sum DOUBLE;
+ALTER TABLE jobs ADD COLUMN judge_cost_usd DOUBLE;
+
+UPDATE jobs SET attempts_logged = a.n, attempts_cost_usd = a.cost
+FROM (
+    SELECT job_id, count(*) AS n, sum(cost_usd) AS cost FROM attempts
+    WHERE job_id IS NOT NULL GROUP BY job_id
+) a
+WHERE jobs.job_id = a.job_id;
+
+UPDATE jobs SET judge_passed = jd.passed, judge_rejected = jd.rejected,
+    judge_scored = jd.scored, judge_score_sum = jd.score_sum, judge_cost_usd = jd.cost
+FROM (
+    SELECT job_id,
+           count(*) FILTER (WHERE verdict = 'passed') AS passed,
+           count(*) FILTER (WHERE verdict = 'rejected') AS rejected,
+           count(score) AS scored,
+           sum(score) AS score_sum,
+           sum(cost_usd) AS cost
+    FROM judgements WHERE job_id IS NOT NULL GROUP BY job_id
+) jd
+WHERE jobs.job_id = jd.job_id;
+"""
+    + "".join(
+        f"ALTER TABLE attempts ADD COLUMN job_latest{kind}_by_{key} BOOLEAN DEFAULT false;\n"
+        for kind in ("", "_success")
+        for key in ("provider", "model", "account")
+    )
+    + "".join(
+        _mark_latest(f"job_latest{kind}_by_{key}", key, success=bool(kind))
+        for kind in ("", "_success")
+        for key in ("provider", "model", "account")
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    m001_initial,
+    m002_judgements,
+    m003_worker,
+    m004_job_totals,
+)
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -19,6 +19,7 @@ import duckdb
 from runner.errors import RunLogError, UsageError
 from runner.runlog.codec import as_aware
 from runner.runlog.records import RECENT_ATTEMPTS, CandidateStats, ResumeTask
+from runner.runlog.totals import ATTEMPT_FLAGS, JOB_TOTALS, latest_flag
 
 ReportBy = Literal["preset", "provider", "model", "account", "media_type", "day"]
 REPORT_BY: tuple[str, ...] = get_args(ReportBy)
@@ -32,6 +33,10 @@ _JOB_DIMENSIONS = {
 _ATTEMPT_DIMENSIONS = {"provider": "provider", "model": "model", "account": "account"}
 
 _JSON_COLUMNS = frozenset({"data", "inputs"})
+
+#: A job's attempts: what the engine counted, or the attempt rows the log holds for it
+#: when there are more (a later process added some).
+_JOB_ATTEMPTS = "greatest(coalesce(attempts, 0), coalesce(attempts_logged, 0))"
 
 
 @dataclass(frozen=True)
@@ -278,25 +283,29 @@ class Queries:
         if f.limit is not None:
             limit = "LIMIT ?"
             params.append(max(0, f.limit))
+        # The page first, then only its jobs' artifacts: a page of 50 reads 50 jobs' rows,
+        # not every artifact in the log.
         return self._rows(
             f"""
-            WITH a AS (
-                SELECT job_id, count(*) AS n, sum(cost_usd) AS cost FROM attempts GROUP BY job_id
+            WITH page AS (
+                SELECT j.job_id, j.run_id, j.step_id, j.item_index, j.status, j.media_type,
+                       j.preset, j.strategy, j.provider, j.model, j.account,
+                       {_JOB_ATTEMPTS} AS attempts,
+                       j.started_at, j.finished_at, j.latency_ms,
+                       coalesce(j.cost_usd, j.attempts_cost_usd) AS cost_usd,
+                       j.error_class, j.error
+                FROM jobs j
+                WHERE {" AND ".join(where)}
+                ORDER BY j.started_at DESC, j.job_id
+                {limit}
             ),
             art AS (
                 SELECT job_id, list(uri ORDER BY created_at, uri) AS uris
-                FROM artifacts GROUP BY job_id
+                FROM artifacts WHERE job_id IN (SELECT job_id FROM page) GROUP BY job_id
             )
-            SELECT j.job_id, j.run_id, j.step_id, j.item_index, j.status, j.media_type, j.preset,
-                   j.strategy, j.provider, j.model, j.account,
-                   greatest(coalesce(j.attempts, 0), coalesce(a.n, 0)) AS attempts,
-                   j.started_at, j.finished_at, j.latency_ms,
-                   coalesce(j.cost_usd, a.cost) AS cost_usd,
-                   j.error_class, j.error, coalesce(art.uris, []) AS artifacts
-            FROM jobs j LEFT JOIN a USING (job_id) LEFT JOIN art USING (job_id)
-            WHERE {" AND ".join(where)}
-            ORDER BY j.started_at DESC, j.job_id
-            {limit}
+            SELECT page.*, coalesce(art.uris, []) AS artifacts
+            FROM page LEFT JOIN art USING (job_id)
+            ORDER BY page.started_at DESC, page.job_id
             """,
             params,
         )
@@ -317,12 +326,14 @@ class Queries:
             raise UsageError(f"job id prefix {ref!r} is ambiguous: {shown}, ...; give more of it")
         job_id = matches[0]["job_id"]
         job = self._rows(
-            "SELECT j.* EXCLUDE (seq, attempts), j.attempts AS attempt_count, r.pipeline "
+            f"SELECT j.* EXCLUDE (seq, attempts, {', '.join(JOB_TOTALS)}), "
+            "j.attempts AS attempt_count, r.pipeline "
             "FROM jobs j LEFT JOIN runs r USING (run_id) WHERE j.job_id = ?",
             [job_id],
         )[0]
         job["attempts"] = self._rows(
-            "SELECT * FROM attempts WHERE job_id = ? ORDER BY started_at, number, attempt_id",
+            f"SELECT * EXCLUDE ({', '.join(ATTEMPT_FLAGS)}) FROM attempts WHERE job_id = ? "
+            "ORDER BY started_at, number, attempt_id",
             [job_id],
         )
         job["events"] = self._rows(
@@ -424,48 +435,26 @@ class Queries:
         )
 
 
-def _judged(by: str) -> str:
-    """Judgements summed per ``by`` (job_id or attempt_id), to be summed again per group."""
-    return f"""
-        SELECT {by},
-               sum(score) AS score_sum,
-               count(score) AS scored,
-               count(*) FILTER (WHERE verdict = 'rejected') AS rejected,
-               count(*) FILTER (WHERE verdict IN ('passed', 'rejected')) AS decided,
-               sum(cost_usd) AS judge_cost
-        FROM judgements GROUP BY {by}
-    """
-
-
-#: Report columns about judges, over the ``jd`` relation of :func:`_judged`.
-_JUDGED_COLUMNS = """
-               sum(jd.score_sum) AS score_sum,
-               coalesce(sum(jd.scored), 0) AS scored,
-               coalesce(sum(jd.rejected), 0) AS rejected,
-               coalesce(sum(jd.decided), 0) AS decided,
-               sum(jd.judge_cost) AS judge_cost
-"""
-
-
 def _job_report_sql(dimension: str) -> str:
-    # Both latency percentiles from one quantile_cont (one sort per group, not two).
+    # One scan of jobs: each row carries its attempts' and judgements' totals (kept by the
+    # merge, runner/runlog/totals.py), so no per-job aggregate or join is needed. Both
+    # latency percentiles come from one quantile_cont (one sort per group, not two).
     return f"""
-        WITH a AS (
-            SELECT job_id, count(*) AS n, sum(cost_usd) AS cost FROM attempts GROUP BY job_id
-        ),
-        jd AS ({_judged("job_id")}),
-        j AS (SELECT *, {dimension} AS key FROM jobs WHERE started_at >= ?),
-        grouped AS (
-            SELECT key,
+        WITH grouped AS (
+            SELECT {dimension} AS key,
                    count(*) AS jobs,
                    count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
                    count(*) FILTER (WHERE status = 'failed') AS failed,
-                   sum(greatest(coalesce(j.attempts, 0), coalesce(a.n, 0))) AS attempts,
+                   sum({_JOB_ATTEMPTS}) AS attempts,
                    quantile_cont(latency_ms, [0.5, 0.95]) FILTER (WHERE status = 'succeeded')
                        AS latency,
-                   sum(coalesce(a.cost, j.cost_usd)) AS cost,
-                   {_JUDGED_COLUMNS}
-            FROM j LEFT JOIN a USING (job_id) LEFT JOIN jd USING (job_id)
+                   sum(coalesce(attempts_cost_usd, cost_usd)) AS cost,
+                   sum(judge_score_sum) AS score_sum,
+                   coalesce(sum(judge_scored), 0) AS scored,
+                   coalesce(sum(judge_rejected), 0) AS rejected,
+                   coalesce(sum(judge_passed + judge_rejected), 0) AS decided,
+                   sum(judge_cost_usd) AS judge_cost
+            FROM jobs WHERE started_at >= ?
             GROUP BY key
         )
         SELECT * EXCLUDE (latency), latency[1] AS p50, latency[2] AS p95
@@ -474,25 +463,16 @@ def _job_report_sql(dimension: str) -> str:
 
 
 def _attempt_report_sql(dimension: str) -> str:
-    # Three small aggregates joined on the key, each over one scan of the attempts in the
-    # window, instead of one pass with count(DISTINCT job_id) twice: DuckDB then
-    # materialises every attempt (joined to its judgements) and keeps a set of job ids per
-    # group, which took 3.4 s of CPU over a million jobs; this takes about a third of it.
-    # Per (key, job): whether any attempt succeeded; jobs and successes are then counts.
+    # The jobs that tried a value in the window are those whose latest attempt on it is in
+    # the window: the merge flags that attempt (runner/runlog/totals.py), so one scan of
+    # the attempts counts them, where count(DISTINCT job_id) or a group per (value, job)
+    # took most of a second over a million jobs. Judgements join on their attempt.
+    latest, latest_success = latest_flag(dimension), latest_flag(dimension, success=True)
     return f"""
-        WITH tried AS (
-            SELECT {dimension} AS key, job_id, status FROM attempts
-            WHERE started_at >= $1 AND status <> 'skipped' AND job_id IS NOT NULL
-        ),
-        per_job AS (
-            SELECT key, bool_or(status = 'succeeded') AS ok FROM tried GROUP BY key, job_id
-        ),
-        jobs_of AS (
-            SELECT key, count(*) AS jobs, count(*) FILTER (WHERE ok) AS succeeded
-            FROM per_job GROUP BY key
-        ),
-        totals AS (
+        WITH totals AS (
             SELECT {dimension} AS key,
+                   count(*) FILTER (WHERE {latest}) AS jobs,
+                   count(*) FILTER (WHERE {latest_success}) AS succeeded,
                    count(*) AS attempts,
                    quantile_cont(latency_ms, [0.5, 0.95]) FILTER (WHERE status = 'succeeded')
                        AS latency,
@@ -511,15 +491,12 @@ def _attempt_report_sql(dimension: str) -> str:
             WHERE started_at >= $1 AND status <> 'skipped'
             GROUP BY key
         )
-        SELECT t.key, coalesce(o.jobs, 0) AS jobs, coalesce(o.succeeded, 0) AS succeeded,
-               coalesce(o.jobs - o.succeeded, 0) AS failed, t.attempts,
+        SELECT t.key, t.jobs, t.succeeded, t.jobs - t.succeeded AS failed, t.attempts,
                t.latency[1] AS p50, t.latency[2] AS p95, t.cost,
                jd.score_sum, coalesce(jd.scored, 0) AS scored,
                coalesce(jd.rejected, 0) AS rejected, coalesce(jd.decided, 0) AS decided,
                jd.judge_cost
         -- A NULL key (an attempt without an account) is a group too: match it as one.
-        FROM totals t
-        LEFT JOIN jobs_of o ON o.key IS NOT DISTINCT FROM t.key
-        LEFT JOIN jd ON jd.key IS NOT DISTINCT FROM t.key
+        FROM totals t LEFT JOIN jd ON jd.key IS NOT DISTINCT FROM t.key
         ORDER BY t.key NULLS FIRST
     """

@@ -166,6 +166,17 @@ class RunStartEvent:
             mediamix_version=run.mediamix_version,
         )
 
+    def event_record(self) -> EventRecord:
+        """The EventRecord this line stands for."""
+        return EventRecord(
+            event_id=self.event_id,
+            run_id=self.run_id,
+            occurred_at=self.occurred_at,
+            kind=self.kind,
+            message=self.message,
+            data=self.data,
+        )
+
     def run_record(self) -> RunRecord:
         """The start RunRecord this line stands for."""
         return RunRecord(

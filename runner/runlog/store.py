@@ -49,6 +49,7 @@ from runner.runlog.merge import (
 )
 from runner.runlog.migrations import SCHEMA_VERSION, migrate
 from runner.runlog.queries import Queries
+from runner.runlog.totals import DERIVED, TOTALLED_FROM, refresh_derived
 from runner.runlog.transfer import export_sources, export_tables, import_tables
 from runner.runlog.writer import INBOX, RunLogWriter
 
@@ -228,6 +229,8 @@ class RunLog:
                     result.rows[table] = merge_table(
                         con, table, "staged", set(columns), where=lines_of(table)
                     )
+                tables = ", ".join(sql_str(t) for t in TOTALLED_FROM)
+                refresh_derived(con, f'SELECT job_id FROM staged WHERE "table" IN ({tables})')
         finally:
             quietly(con, "DROP TABLE IF EXISTS staged")
         # Only now are the rows durable in the database; merging is idempotent, so a crash
@@ -241,8 +244,10 @@ class RunLog:
         # The union of every table's columns: a batch line is one row of one of them.
         columns: dict[str, str] = {"table": "VARCHAR", "seq": "BIGINT"}
         for table in TABLES:
+            derived = DERIVED.get(table, frozenset())
             for name, kind in table_columns(con, table):
-                columns.setdefault(name, kind)
+                if name not in derived:  # computed by the merge, never read from a line
+                    columns.setdefault(name, kind)
         return columns
 
     @staticmethod

@@ -14,6 +14,7 @@ import duckdb
 from runner.errors import RunLogError
 from runner.runlog.merge import TABLES, merge_table, quote, sql_list, sql_str, transaction
 from runner.runlog.migrations import SCHEMA_VERSION
+from runner.runlog.totals import TOTALLED_FROM, refresh_derived
 
 MANIFEST = "manifest.json"
 EXPORT_FORMAT = "mediamix-runlog-export"
@@ -45,6 +46,7 @@ def export_tables(con: duckdb.DuckDBPyConnection, target: Path) -> dict[str, int
 def import_tables(con: duckdb.DuckDBPyConnection, sources: dict[str, list[Path]]) -> dict[str, int]:
     """Merge the Parquet files of each table into ``con`` in one transaction."""
     counts = {table: 0 for table in TABLES}
+    touched: list[str] = []
     with transaction(con):
         for table in TABLES:
             files = sources[table]
@@ -57,6 +59,10 @@ def import_tables(con: duckdb.DuckDBPyConnection, sources: dict[str, list[Path]]
                 raise RunLogError(f"cannot read {table} export: {exc}") from exc
             columns = {str(row[0]) for row in described}
             counts[table] = merge_table(con, table, reader, columns)
+            if table in TOTALLED_FROM and "job_id" in columns:
+                touched.append(f"SELECT job_id FROM {reader}")
+        if touched:
+            refresh_derived(con, " UNION ALL ".join(touched))
     return counts
 
 

@@ -9,6 +9,7 @@ reach into the objects it is given.
 from __future__ import annotations
 
 import string
+from functools import lru_cache
 from typing import Any
 
 from runner.config.output_paths import key_problem
@@ -51,9 +52,7 @@ def extension_for(mime: str) -> str:
 
 def render_key(template: str, **fields: Any) -> str:
     """Fill an output path template and check that the result stays under the root."""
-    for _literal, name, _spec, _conversion in _parse(template):
-        if name is None:
-            continue
+    for name in _field_names(template):
         if not name.isidentifier():
             raise StorageError(
                 f"output template {template!r}: field {{{name}}} must be a plain name"
@@ -69,6 +68,12 @@ def render_key(template: str, **fields: Any) -> str:
         # A bad format spec ("{index:q}") or a field nested inside a spec.
         raise StorageError(f"output template {template!r} could not be filled: {exc}") from exc
     return check_key(key)
+
+
+@lru_cache(maxsize=256)
+def _field_names(template: str) -> tuple[str, ...]:
+    # A batch fills the same template for every job: parse it once.
+    return tuple(name for _literal, name, _spec, _conv in _parse(template) if name is not None)
 
 
 def check_key(key: str) -> str:

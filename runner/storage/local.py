@@ -206,7 +206,7 @@ def _write_atomically(folder: int, name: str, shown: str, data: bytes) -> None:
 
     Raises FileNotFoundError when the folder was removed while we wrote."""
     while True:
-        temporary = f".{name}.{os.getpid()}-{next(_temporary_numbers)}.part"
+        temporary = f".{name}.{_PID[0]}-{next(_temporary_numbers)}.part"
         try:
             # O_EXCL | O_NOFOLLOW: never write through a file (or link) someone put there.
             fd = create_exclusive(folder, temporary)
@@ -239,6 +239,9 @@ def _unlink_quietly(folder: int, name: str) -> None:
 
 
 _temporary_numbers = itertools.count()
+#: This process's id, for temporary names (getpid is a system call; a fork asks again).
+_PID = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 
 def _rename_within_filesystem(source: Path, folder: int, name: str, shown: str) -> bool:

@@ -11,6 +11,7 @@ the local folder behind a web server): an object's public URL is that base plus 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,13 @@ class ArtifactStore:
                 await self._backend.put(local_path, target, content_type=content_type)
                 if move:
                     local_path.unlink(missing_ok=True)
+
+    async def unstage(self, key: str) -> None:
+        """Take back a staged artifact that will not be published (best effort: what is
+        left is a hidden ``.pending`` file or an unrecorded object, never a record)."""
+        target = _pending_key(key) if isinstance(self._backend, LocalBackend) else key
+        with contextlib.suppress(StorageError, OSError):
+            await self._backend.delete(self._backend.uri_for(target))
 
     def publish(self, key: str) -> None:
         """Give a staged artifact its final name (nothing to do for a bucket)."""

@@ -8,6 +8,7 @@ cover that.
 
     python -m tests.benchmarks.instructions engine       # the engine benchmark's path
     python -m tests.benchmarks.instructions transport    # the HTTP client alone
+    python -m tests.benchmarks.instructions aiohttp      # the floor: a bare aiohttp loop
     python -m tests.benchmarks.instructions batch        # `mediamix batch`, per row
     python -m tests.benchmarks.instructions image        # image jobs (the judge's baseline)
     python -m tests.benchmarks.instructions judged       # the same image jobs, judged
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-WORKLOADS = ("engine", "transport", "batch", "image", "judged")
+WORKLOADS = ("engine", "transport", "aiohttp", "batch", "image", "judged")
 
 
 def count(workload: str, jobs: int) -> int:
@@ -105,6 +106,18 @@ def _run_transport(jobs: int) -> None:
         asyncio.run(_drive(make_client, url, n=jobs, concurrency=64))
 
 
+def _run_aiohttp(jobs: int) -> None:
+    """The benchmarks' floor: a bare aiohttp loop, per request, against the same server."""
+    from tests.benchmarks.clients import aiohttp_floor
+    from tests.benchmarks.jobs import Job
+    from tests.benchmarks.test_transport_bench import fake_server_process
+
+    with tempfile.TemporaryDirectory() as folder, fake_server_process(0.0) as url:
+        job = Job(url=url, requests=jobs, concurrency=64, faults=False, folder=Path(folder))
+        measured = asyncio.run(aiohttp_floor(job))
+        assert measured.completed == jobs
+
+
 def _run_batch(jobs: int) -> None:
     import runner.batch.runner
     from runner.batch import BatchOptions, BatchRun, prepare_batch
@@ -140,6 +153,7 @@ def main() -> None:
         runs = {
             "engine": _run_engine,
             "transport": _run_transport,
+            "aiohttp": _run_aiohttp,
             "batch": _run_batch,
             "image": lambda jobs: _run_images(jobs, judged=False),
             "judged": lambda jobs: _run_images(jobs, judged=True),

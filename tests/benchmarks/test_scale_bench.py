@@ -11,8 +11,10 @@ costs, not what loading Python and botocore costs. moto's S3 server runs in this
 out of the child's measure.
 
 Run log: a million jobs with their attempts, events, artifacts and judgements, made by
-DuckDB SQL straight into a database built by mediamix's own migrations; then the whole
-``mediamix report`` and ``mediamix sql`` commands, each the best of three runs.
+DuckDB SQL in the schema an earlier mediamix wrote and migrated by this one
+(tests/benchmarks/million_jobs.py); then the whole ``mediamix report``, ``sql`` and
+``jobs`` commands as a user runs them (in the project, from installed bytecode), each the
+best of three runs; and a run's merge into that log.
 """
 
 from __future__ import annotations
@@ -20,15 +22,21 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from runner.runlog.records import AttemptRecord, JobRecord, RunRecord
+from runner.runlog.store import RunLog
+from tests.benchmarks.million_jobs import JOBS
+from tests.benchmarks.million_jobs import million_job_log as million_job_log_at
 from tests.engine_support import Project, make_project
 from tests.fakeprovider import FakeProviderServer
 from tests.s3server import FAKE_KEY_ID, FAKE_SECRET, S3Server, s3_server  # noqa: F401
@@ -203,10 +211,8 @@ def test_a_1gib_video_streams_into_s3_in_bounded_memory(
     assert extra < RSS_GROWTH_LIMIT
 
 
-# -- report and sql over a million jobs ------------------------------------------------------
+# -- report, sql and jobs over a million jobs -----------------------------------------------
 
-JOBS = 1_000_000
-JOBS_PER_RUN = 100
 #: The best of this many runs of each command is its time (noise only ever adds time).
 REPEATS = 3
 TIME_LIMIT_S = 1.0
@@ -217,121 +223,8 @@ FROM attempts WHERE started_at >= (now() AT TIME ZONE 'UTC') - INTERVAL 7 DAY
   AND status IN ('succeeded', 'failed')
 GROUP BY provider, model ORDER BY success_rate
 """
-
-# Providers, models and accounts as a busy project has them: (provider, model, media type).
-_MODELS = """
-    (0, 'openai', 'gpt-image-1', 'image'), (1, 'openai', 'gpt-4.1-mini', 'text'),
-    (2, 'openai', 'tts-1', 'audio'), (3, 'google', 'imagen-4.0-generate-001', 'image'),
-    (4, 'google', 'gemini-2.5-flash', 'text'), (5, 'stability', 'stable-image-core', 'image'),
-    (6, 'runway', 'gen4.5', 'video'), (7, 'elevenlabs', 'eleven_multilingual_v2', 'audio'),
-    (8, 'anthropic', 'claude-sonnet-4-5', 'text'), (9, 'openai', 'sora-2', 'video')
-"""
-
-# One statement per table, all from range(): ids are md5s (32 hex digits, as new_id()
-# makes), times spread over the last 30 days, 1-3 attempts per job (a failed first
-# attempt falls back), an event per failed attempt plus task and adaptive events, an
-# artifact per succeeded job, a judgement for every tenth.
-_FILL = f"""
-SET enable_progress_bar = false;
-CREATE TEMP TABLE models(m INTEGER, provider VARCHAR, model VARCHAR, media_type VARCHAR);
-INSERT INTO models VALUES {_MODELS};
-CREATE TEMP TABLE g AS
-SELECT i,
-       md5('job' || i) AS job_id,
-       md5('run' || (i // {JOBS_PER_RUN})) AS run_id,
-       (now() AT TIME ZONE 'UTC') - INTERVAL 30 DAY
-           + to_microseconds(CAST((i // {JOBS_PER_RUN}) * (30 * 86400e6 / ({JOBS} / {JOBS_PER_RUN}))
-                                  + (i % {JOBS_PER_RUN}) * 2e6 AS BIGINT)) AS t,
-       CAST(hash(i, 1) % 10 AS INTEGER) AS m,
-       CAST(hash(i, 2) % 100 AS INTEGER) AS roll,
-       CASE WHEN hash(i, 3) % 100 < 70 THEN 1 WHEN hash(i, 3) % 100 < 92 THEN 2 ELSE 3 END
-           AS tries
-FROM range({JOBS}) r(i);
-
-INSERT INTO runs
-SELECT run_id, 1, 'pipeline-' || (any_value(i) // {JOBS_PER_RUN} % 7), min(t),
-       'succeeded', max(t) + INTERVAL 1 MINUTE, '{{"topic": "tides"}}',
-       'simple', 'host-' || (any_value(i) // {JOBS_PER_RUN} % 3), NULL, '0.9.0',
-       count(*), count(*) FILTER (WHERE roll >= 4), count(*) FILTER (WHERE roll < 4), NULL
-FROM g GROUP BY run_id;
-
-INSERT INTO jobs
-SELECT g.job_id, 2, g.run_id, 'step-' || (g.i % 5), md.media_type, g.t,
-       CASE WHEN g.roll < 4 THEN 'failed' WHEN g.roll < 5 THEN 'skipped' ELSE 'succeeded' END,
-       'preset-' || (g.m * 3 + g.i % 3), CASE WHEN g.i % 4 = 0 THEN 'adaptive' ELSE 'fallback' END,
-       g.i % {JOBS_PER_RUN}, md5('key' || g.i) || md5('key2' || g.i),
-       g.t + to_microseconds(CAST(800e3 + hash(g.i, 4) % 20000e3 AS BIGINT)), g.tries,
-       CASE WHEN g.roll < 4 THEN 'permanent' END,
-       CASE WHEN g.roll < 4 THEN 'content policy violation' END,
-       0.002 + (g.m % 4) * 0.01 * g.tries, 800 + hash(g.i, 4) % 20000,
-       md.provider, md.model, CASE WHEN g.i % 3 = 0 THEN 'backup' ELSE 'main' END,
-       CASE WHEN md.media_type = 'video' THEN 'task-' || g.i END, NULL
-FROM g JOIN models md USING (m);
-
-INSERT INTO attempts
-SELECT md5('att' || g.i || '-' || n), g.job_id, g.run_id, n, md.provider, md.model,
-       g.t + to_microseconds(CAST((n - 1) * 3e6 AS BIGINT)),
-       CASE WHEN n < g.tries OR g.roll < 4 THEN 'failed' ELSE 'succeeded' END,
-       CASE WHEN (g.i + n) % 3 = 0 THEN 'backup' ELSE 'main' END, n - 1,
-       g.t + to_microseconds(CAST((n - 1) * 3e6 + 500e3 + hash(g.i, n) % 9000e3 AS BIGINT)),
-       500 + hash(g.i, n) % 9000,
-       CASE WHEN n < g.tries THEN (CASE WHEN n = 1 THEN 'rate_limited' ELSE 'transient' END)
-            WHEN g.roll < 4 THEN 'permanent' END,
-       CASE WHEN n < g.tries THEN 'HTTP 429 from upstream: rate limit reached'
-            WHEN g.roll < 4 THEN 'content policy violation' END,
-       CASE WHEN n < g.tries THEN (CASE WHEN n = 1 THEN 429 ELSE 503 END) END,
-       CASE WHEN n = 1 AND n < g.tries THEN 2.0 END,
-       100000 + hash(g.i, n) % 4000000, 40 + g.i % 400, 300 + g.i % 900, NULL,
-       CASE WHEN n = g.tries THEN 0.002 + (g.m % 4) * 0.01 END,
-       CASE WHEN md.media_type = 'video' THEN 'task-' || g.i || '-' || n END, NULL
-FROM g JOIN models md USING (m), range(1, 4) a(n) WHERE n <= g.tries;
-
-INSERT INTO events
-SELECT md5('ev' || g.i || '-' || n), g.run_id, g.t + to_microseconds(n * 1000000),
-       CASE n WHEN 1 THEN 'retry_wait' WHEN 2 THEN 'fallback' ELSE 'candidate_failed' END,
-       'rate limited; waiting 2.0s', g.job_id, md5('att' || g.i || '-' || n),
-       '{{"wait_s": 2.0, "provider": "openai", "model": "gpt-image-1"}}'
-FROM g, range(1, 3) e(n) WHERE n < g.tries
-UNION ALL
-SELECT md5('task' || g.i), g.run_id, g.t, 'task_created', 'task created', g.job_id,
-       md5('att' || g.i || '-1'), '{{"task_id": "task-' || g.i || '", "provider": "runway"}}'
-FROM g JOIN models md USING (m) WHERE md.media_type = 'video'
-UNION ALL
-SELECT md5('order' || g.i), g.run_id, g.t, 'adaptive_order', 'candidates ordered', g.job_id,
-       NULL, '{{"order": ["openai/gpt-image-1", "google/imagen-4.0-generate-001"]}}'
-FROM g WHERE g.i % 4 = 0;
-
-INSERT INTO artifacts
-SELECT md5('art' || g.i), g.job_id, g.run_id,
-       's3://media/' || g.run_id || '/' || g.job_id || '.bin', md.media_type,
-       'application/octet-stream', 100000 + g.i % 4000000, md5('a' || g.i) || md5('b' || g.i),
-       g.t + INTERVAL 10 SECOND, NULL, 1024, 1024, NULL, NULL
-FROM g JOIN models md USING (m) WHERE g.roll >= 5;
-
-INSERT INTO judgements
-SELECT md5('judge' || g.i), g.job_id, g.run_id, md5('att' || g.i || '-' || g.tries),
-       md5('a' || g.i) || md5('b' || g.i), g.t + INTERVAL 12 SECOND, 'openai', 'gpt-4.1-mini',
-       'main', CASE WHEN g.i % 7 = 0 THEN 'rejected' ELSE 'passed' END,
-       0.4 + (g.i % 60) / 100, 0.6, 'looks right', 0.0004, 900, NULL
-FROM g WHERE g.roll >= 5 AND g.i % 10 = 0;
-"""
-
-
-def _million_job_log(directory: Path) -> dict[str, int]:
-    """A run log of JOBS jobs in the schema mediamix's migrations make, filled by SQL."""
-    from runner.runlog.database import open_database
-    from runner.runlog.store import RunLog
-
-    log = RunLog(directory)
-    log.ingest()  # an empty inbox: creates runlog.duckdb through the migrations
-    con = open_database(log.db_path, read_only=False)
-    try:
-        con.execute(_FILL)
-        con.execute("CHECKPOINT")
-        tables = ("runs", "jobs", "attempts", "events", "artifacts", "judgements")
-        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables}
-    finally:
-        con.close()
+#: Jobs one merge brings into the million-job log (a run of a batch of this many rows).
+MERGED_JOBS = 2_000
 
 
 def _cpu_of_children() -> float:
@@ -339,25 +232,42 @@ def _cpu_of_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _best_wall(args: list[str], cwd: Path) -> tuple[float, float, str]:
-    """The best wall time of REPEATS runs of the whole command, its best CPU time (user +
-    system: what a busy machine cannot inflate much), and what it printed."""
+def _cpu_of_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _installed_env(cache: Path) -> dict[str, str]:
+    """The environment of a command as an installed mediamix runs: pip compiles a wheel's
+    modules at install, so they load from bytecode (this checkout's tests may run with
+    PYTHONDONTWRITEBYTECODE, which would compile every module on every start)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(cache)
+    return env
+
+
+def _best_wall(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
+    """The best wall time of REPEATS runs of the whole command (after one to compile its
+    bytecode), its best CPU time (user + system: what a busy machine cannot inflate much),
+    and what it printed."""
     best = best_cpu = float("inf")
     out = ""
-    for _ in range(REPEATS):
+    for attempt in range(REPEATS + 1):
         cpu = _cpu_of_children()
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "runner.cli.main", *args],
             cwd=cwd,
+            env=env,
             capture_output=True,
             text=True,
             timeout=300,
         )
-        best = min(best, time.perf_counter() - started)
-        best_cpu = min(best_cpu, _cpu_of_children() - cpu)
         assert done.returncode == 0, done.stderr
         out = done.stdout
+        if attempt:
+            best = min(best, time.perf_counter() - started)
+            best_cpu = min(best_cpu, _cpu_of_children() - cpu)
     return best, best_cpu, out
 
 
@@ -365,47 +275,102 @@ def _best_wall(args: list[str], cwd: Path) -> tuple[float, float, str]:
 def million_job_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("million") / "runlog"
     started = time.perf_counter()
-    counts = _million_job_log(directory)
+    counts, migrated = million_job_log_at(directory)
     seconds = time.perf_counter() - started
     size = (directory / "runlog.duckdb").stat().st_size
     shown = ", ".join(f"{n:,} {t}" for t, n in counts.items())
-    print(f"\nrun log: {shown} made in {seconds:.1f} s; {size / 1e6:.0f} MB on disk")
+    print(
+        f"\nrun log: {shown} made in {seconds:.1f} s, of which {migrated:.1f} s migrating it "
+        f"from schema 3 (filling in the per-job totals); {size / 1e6:.0f} MB on disk"
+    )
     assert counts["jobs"] == JOBS
     return directory
 
 
+@pytest.fixture(scope="module")
+def user_project(million_job_log: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose mediamix.yaml names the log: commands run in it as a user runs them
+    (no --log; finding the log is part of the command)."""
+    root = tmp_path_factory.mktemp("project")
+    (root / "mediamix.yaml").write_text(
+        f"storage:\n  url: file://outputs\nrunlog: {million_job_log}\nconcurrency: 8\n"
+    )
+    return root
+
+
+def _timed(user_project: Path, label: str, args: list[str]) -> str:
+    env = _installed_env(user_project.parent / "pycache")
+    seconds, cpu, out = _best_wall(args, user_project, env)
+    print(
+        f"\nmediamix {label} over {JOBS:,} jobs: {seconds:.2f} s wall, {cpu:.2f} s CPU "
+        f"(best of {REPEATS})"
+    )
+    assert seconds < TIME_LIMIT_S
+    return out
+
+
 @pytest.mark.benchmark
 @pytest.mark.parametrize("by", ["preset", "model"])
-def test_report_over_a_million_jobs_answers_within_a_second(
-    million_job_log: Path, tmp_path: Path, by: str
-) -> None:
-    seconds, cpu, out = _best_wall(
-        ["report", "--by", by, "--log", str(million_job_log), "--format", "json"], tmp_path
-    )
+def test_report_over_a_million_jobs_answers_within_a_second(user_project: Path, by: str) -> None:
+    out = _timed(user_project, f"report --by {by}", ["report", "--by", by, "--format", "json"])
     rows = json.loads(out)
-    print(
-        f"\nmediamix report --by {by} over {JOBS:,} jobs: {seconds:.2f} s wall, "
-        f"{cpu:.2f} s CPU (best of {REPEATS})"
-    )
     if by == "preset":
         assert sum(r["jobs"] for r in rows) == JOBS
     else:
         assert len(rows) == 10  # every model
-    assert seconds < TIME_LIMIT_S
+        assert sum(r["attempts"] for r in rows) > JOBS
 
 
 @pytest.mark.benchmark
 def test_sql_success_by_model_last_week_over_a_million_jobs_answers_within_a_second(
+    user_project: Path,
+) -> None:
+    label = "sql (success by model, last week)"
+    out = _timed(user_project, label, ["sql", SUCCESS_BY_MODEL_LAST_WEEK, "--format", "json"])
+    assert len(json.loads(out)) == 10
+
+
+@pytest.mark.benchmark
+def test_jobs_lists_the_newest_of_a_million_within_a_second(user_project: Path) -> None:
+    out = _timed(user_project, "jobs (the newest 50)", ["jobs", "--json"])
+    jobs = json.loads(out)
+    assert len(jobs) == 50
+    assert jobs[0]["started_at"] >= jobs[-1]["started_at"]
+
+
+@pytest.mark.benchmark
+def test_a_merge_into_a_million_job_log_keeps_the_totals(
     million_job_log: Path, tmp_path: Path
 ) -> None:
-    seconds, cpu, out = _best_wall(
-        ["sql", SUCCESS_BY_MODEL_LAST_WEEK, "--log", str(million_job_log), "--format", "json"],
-        tmp_path,
-    )
-    rows = json.loads(out)
+    """What a run's closing merge costs over a million jobs, totals included; printed, not
+    asserted (its rows and totals are)."""
+    log = RunLog(tmp_path / "runlog")
+    log.directory.mkdir()
+    shutil.copy(million_job_log / "runlog.duckdb", log.db_path)
+    now = datetime.now(UTC)
+    with log.writer() as writer:
+        writer.write(RunRecord(run_id="merge-bench", pipeline="p", started_at=now))
+        for i in range(MERGED_JOBS):
+            job = JobRecord(job_id=f"merge-{i:026d}", run_id="merge-bench", step_id="s",
+                            media_type="image", started_at=now, preset="merge-bench")  # fmt: skip
+            writer.write(job)
+            for n in (1, 2):
+                writer.write(AttemptRecord(
+                    attempt_id=f"merge-{i:020d}-{n}", job_id=job.job_id, run_id="merge-bench",
+                    number=n, provider="openai", model="gpt-image-1", started_at=now,
+                    status="succeeded" if n == 2 else "failed", cost_usd=0.01 * n,
+                ))  # fmt: skip
+            writer.write(replace(job, status="succeeded", attempts=2, finished_at=now))
+    cpu, started = _cpu_of_self(), time.perf_counter()
+    merged = log.ingest()
+    seconds, cpu = time.perf_counter() - started, _cpu_of_self() - cpu
     print(
-        f"\nmediamix sql (success by model, last week) over {JOBS:,} jobs: {seconds:.2f} s "
-        f"wall, {cpu:.2f} s CPU (best of {REPEATS})"
+        f"\nmerging a run of {MERGED_JOBS:,} jobs ({sum(merged.rows.values()):,} rows) into "
+        f"{JOBS:,} jobs: {seconds:.2f} s wall, {cpu:.2f} s CPU"
     )
-    assert len(rows) == 10
-    assert seconds < TIME_LIMIT_S
+    with log.connect_readonly() as con:
+        totals = con.execute(
+            "SELECT count(*), sum(attempts_logged), round(sum(attempts_cost_usd), 6) FROM jobs "
+            "WHERE preset = 'merge-bench'"
+        ).fetchall()
+    assert totals == [(MERGED_JOBS, 2 * MERGED_JOBS, round(0.03 * MERGED_JOBS, 6))]

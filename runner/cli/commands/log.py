@@ -33,10 +33,9 @@ def log_option(func: F) -> F:
 def runlog_dir(ctx: click.Context, log_dir: Path | None) -> Path:
     if log_dir is not None:
         return log_dir
-    from runner.config.project import load_project
+    from runner.config.location import runlog_dir as project_runlog_dir
 
-    project = (ctx.find_object(dict) or {}).get("project")
-    return load_project(project).runlog_dir
+    return project_runlog_dir((ctx.find_object(dict) or {}).get("project"))
 
 
 def print_notice(message: str) -> None:

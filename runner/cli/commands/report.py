@@ -10,7 +10,6 @@ import click
 from runner.cli.commands.log import log_option, runlog_for
 from runner.cli.output import emit, latency_formatters, percent, render, usd
 from runner.errors import UsageError
-from runner.runlog.html_report import render_report_html
 from runner.runlog.queries import REPORT_BY
 from runner.runlog.since import parse_since
 
@@ -85,6 +84,8 @@ def report_cmd(
         rows = queries.report(by, start)
         series = queries.timeseries(start) if fmt == "html" else []
     if fmt == "html":
+        from runner.runlog.html_report import render_report_html  # only HTML needs it
+
         text = render_report_html(
             by=by,
             rows=rows,

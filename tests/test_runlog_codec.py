@@ -1,0 +1,117 @@
+"""Run-log lines: whatever a record holds and whatever the secrets look like, the line is
+valid JSON with every secret blanked inside its strings and nothing else changed."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from runner.errors import SecretRedactor
+from runner.runlog import codec
+
+T0 = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=UTC)
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    _text,
+    st.sampled_from([T0, T0.astimezone(timezone(timedelta(hours=5))), T0.replace(tzinfo=None)]),
+    st.builds(Path, st.sampled_from(["a/b.png", "out"])),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(_text, inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+# Secrets made of what keys are made of, and of what makes line-level blanking unsafe:
+# quotes, backslashes, control characters, digits and the letters of true/false/null.
+_secrets = st.lists(
+    st.one_of(
+        st.text(alphabet="abcdefXYZ0123456789-_", min_size=6, max_size=10),
+        st.text(alphabet='0123456789.,:[]{}-eE"\\\n\ttruefalsn', min_size=6, max_size=8),
+    ),
+    max_size=3,
+)
+
+
+def _expected(value: Any, redactor: SecretRedactor) -> Any:
+    """What the run log must hold for ``value``: strings blanked one by one, times as naive
+    UTC ISO text, non-finite numbers as null, anything else as its text."""
+    if isinstance(value, str):
+        return redactor.redact(value)
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {redactor.redact(k): _expected(v, redactor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expected(v, redactor) for v in value]
+    return redactor.redact(str(value))
+
+
+# The monkeypatch is set afresh for every example; nothing carries over between them.
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    fields=st.dictionaries(st.sampled_from(["a", "b", "message", "data"]), _values),
+    secrets=_secrets,
+    embed=st.booleans(),
+)
+def test_a_line_is_the_record_with_every_secret_blanked(
+    monkeypatch: pytest.MonkeyPatch, fields: dict[str, Any], secrets: list[str], embed: bool
+) -> None:
+    redactor = SecretRedactor()
+    for secret in secrets:
+        redactor.add(secret)
+    if embed and secrets:  # the secret inside a string, beside JSON's own characters
+        fields["message"] = f'x"{secrets[0]}\\ {secrets[0]}'
+        fields["data"] = {secrets[0]: [secrets[0], 1, "," + secrets[0] + ":"]}
+    monkeypatch.setattr(codec, "REDACTOR", redactor)
+    monkeypatch.setattr(codec, "redact", redactor.redact)
+
+    line = codec.encode_line("events", 7, fields)
+
+    decoded = json.loads(line)  # always valid JSON
+    expected = {k: _expected(v, redactor) for k, v in fields.items() if v is not None}
+    assert decoded == {**expected, "table": "events", "seq": 7}
+    for secret in secrets:
+        if len(secret) >= 6:
+            assert secret not in json.dumps(decoded, ensure_ascii=False)
+
+
+def test_a_key_shaped_secret_is_blanked_in_values_keys_and_nesting() -> None:
+    redactor = SecretRedactor()
+    redactor.add("sk-live-abc123")
+    line = redactor.redact_json(
+        '{"m":"Bearer sk-live-abc123","sk-live-abc123":[1,"sk-live-abc123x"]}'
+    )
+    assert line == '{"m":"Bearer [REDACTED]","[REDACTED]":[1,"[REDACTED]x"]}'
+
+
+def test_a_secret_that_could_match_json_syntax_is_not_blanked_line_wide() -> None:
+    """Digits (a number), a quote (across two strings), a backslash (an escape): such a
+    secret makes the caller blank string by string instead."""
+    for odd in ("12345678", 'ab"cdefg', "abc\\defg", "true,false"):
+        redactor = SecretRedactor()
+        redactor.add("sk-live-abc123")
+        redactor.add(odd)
+        assert redactor.redact_json('{"n":12345678}') is None
