@@ -281,7 +281,10 @@ class BatchRun:
         self.jobs_succeeded = 0
         self.jobs_failed = 0
         self.jobs_reused = 0
-        self._costs: list[float] = []
+        #: Sum of the rows' known costs, in the order they finished (None: none known).
+        #: A running total: the progress line asks for it every 0.25 s, however long the
+        #: batch.
+        self._cost_usd: float | None = None
         self.failures: list[RowFailure] = []
         self.stopped: str | None = None
         self._t0 = time.monotonic()
@@ -298,7 +301,7 @@ class BatchRun:
             failed=self.failed,
             running=self.running,
             jobs_reused=self.jobs_reused,
-            cost_usd=sum(self._costs) if self._costs else None,
+            cost_usd=self._cost_usd,
             elapsed_s=time.monotonic() - self._t0,
         )
 
@@ -321,7 +324,7 @@ class BatchRun:
         self.jobs_failed += outcome.jobs_failed
         self.jobs_reused += outcome.jobs_reused
         if outcome.cost_usd is not None:
-            self._costs.append(outcome.cost_usd)
+            self._cost_usd = (self._cost_usd or 0.0) + outcome.cost_usd
         if outcome.status == "succeeded":
             self.succeeded += 1
         else:
@@ -459,7 +462,7 @@ class BatchRun:
             jobs_succeeded=self.jobs_succeeded,
             jobs_failed=self.jobs_failed,
             jobs_reused=self.jobs_reused,
-            cost_usd=sum(self._costs) if self._costs else None,
+            cost_usd=self._cost_usd,
             resumed_batch=p.history.resumed_batch,
             stopped=self.stopped,
             failures=sorted(self.failures, key=lambda f: f.row),
