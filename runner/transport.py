@@ -302,7 +302,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             if 200 <= response.status < 300:
                 content = await response.read()
             else:
-                content = await response.content.read(error_body_cap)
+                content = await _read_up_to(response, error_body_cap)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise _httpx_error(exc, None) from exc
         finally:
@@ -313,6 +313,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _read_up_to(response: aiohttp.ClientResponse, cap: int) -> bytes:
+    """The body, or its first ``cap`` bytes (``read(n)`` alone returns only what has
+    arrived so far; an error answer cut short would lose its message and its socket)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < cap and (chunk := await response.content.read(cap - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 class _ResponseStream(httpx.AsyncByteStream):

@@ -205,3 +205,33 @@ def test_a_paid_video_task_is_polled_again_on_its_own_account_not_bought_elsewhe
     owner = keys[created.index(1)]
     polls = [r for r in fake.state.requests if "/tasks/" in r.path]
     assert len(polls) >= 2 and all(r.api_key == owner for r in polls)
+
+
+def test_the_last_candidate_hands_back_at_once_before_any_backoff(
+    tmp_path: Path, fake: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gpt-4o-mini fails and hands the job to gpt-4o, which fails too: the job goes back
+    to gpt-4o-mini at once for its remaining attempts, since its account can take the
+    call now; no 30 s backoff is slept while an account is free."""
+    fallback = {"provider": "openai", "model": "gpt-4o"}
+    retry = {"initial_backoff_s": 30, "jitter_s": 0}
+    project, _ = project_with(
+        tmp_path, fake, monkeypatch, accounts=1, models=[MODEL, fallback], retry=retry
+    )
+    fake.state.inject("500", path_contains=CHAT, times=2)
+    result = run_project(project, options=SLEEPS_FOR_REAL)
+
+    assert result.status == "succeeded"
+    tried = [(a["model"], a["status"]) for a in attempts_of(project)]
+    assert tried == [
+        ("gpt-4o-mini", "failed"),
+        ("gpt-4o", "failed"),
+        ("gpt-4o-mini", "succeeded"),
+    ]
+    moved = events(project, "fallback", "retry_wait")
+    assert [(e["kind"], e["data"]["at_once"]) for e in moved] == [
+        ("fallback", True),
+        ("fallback", True),
+    ]
+    first, _, last = attempts_of(project)
+    assert gap_s(first["finished_at"], last["started_at"]) < 30

@@ -184,3 +184,38 @@ def test_a_stalled_server_times_out_at_the_deadline(fake: FakeProviderServer) ->
     with pytest.raises(TransientError, match="timed out waiting for the server"):
         asyncio.run(scenario())
     assert time.monotonic() - started < 5.0  # the deadline, not the stall, ended it
+
+
+def test_an_error_body_that_arrives_in_pieces_is_read_whole() -> None:
+    """A 429 whose JSON body comes in two TCP writes: the message is the vendor's, read to
+    its end (a single read would see only the first piece)."""
+    body = (
+        b'{"error": {"message": "slow down please", "type": "rate", "pad": "' + b"x" * 2000 + b'"}}'
+    )
+    head = (
+        f"HTTP/1.1 429 Too Many Requests\r\nContent-Length: {len(body)}\r\n"
+        "Content-Type: application/json\r\n\r\n"
+    ).encode()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(head + body[:10])
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(body[10:])
+        await writer.drain()
+        writer.close()
+
+    async def scenario() -> None:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            async with shared_client() as http:
+                await _call(http, f"http://127.0.0.1:{port}/x")
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    with pytest.raises(RateLimitedError) as caught:
+        asyncio.run(scenario())
+    assert "slow down please" in str(caught.value)

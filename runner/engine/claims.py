@@ -41,6 +41,8 @@ from runner.storage import ArtifactStore
 _LOCK_FILE = "keys.lock"
 _DONE_LOG = "done.log"
 _POLL_S = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+#: done.log is read in chunks of this size.
+_READ_BYTES = 1 << 16
 #: What done.log keeps of an artifact: a file's text and scratch path stay out.
 _SHARED_FIELDS = tuple(
     f.name for f in dataclasses.fields(ArtifactOutput) if f.name not in ("text", "path")
@@ -202,7 +204,7 @@ class Claims:
     def _read_others(self) -> None:
         """Read the outcomes other engines appended since the last look. (The log is
         emptied only when no engine is alive, so never under this one.)"""
-        while chunk := os.pread(self._done_fd, 1 << 16, self._offset):
+        while chunk := os.pread(self._done_fd, _READ_BYTES, self._offset):
             self._offset += len(chunk)
             data = self._partial + chunk
             end = data.rfind(b"\n") + 1  # a line being written is finished next time
@@ -216,3 +218,6 @@ class Claims:
                     self._known[str(entry["key"])] = list(entry["artifacts"])
                 except (ValueError, KeyError, TypeError):
                     continue
+            if len(chunk) < _READ_BYTES:
+                break  # a short read is the end for now (one read per job, not two)
+

@@ -19,7 +19,6 @@ import asyncio
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
-from itertools import pairwise
 
 from runner.config.model import AdaptiveSpec, ModelSpec
 from runner.engine.attempts import CandidateRunner, Job, Produced, error_class
@@ -162,17 +161,25 @@ class StrategyRunner:
     def _runner(self, index: int, spec: ModelSpec, job: Job | None = None) -> CandidateRunner:
         return CandidateRunner(self.sv, job or self.job, spec, index)
 
-    def _can_take_now(self, nxt: CandidateRunner) -> Callable[[], bool]:
-        """Whether ``nxt``, the candidate that would run next, could take the job's call
-        this moment (the pool's answer: key, no cooldown, a free slot): what lets a
-        failure move on at once."""
-        spec, pool = nxt.spec, self.sv.pool
+    def _next_can_take_now(
+        self, queue: deque[CandidateRunner], remote: list[CandidateRunner]
+    ) -> Callable[[], bool]:
+        """Whether the candidate that would run next (the head of ``queue``: a later one,
+        or one that handed the job on earlier and waits for its remaining attempts) is a
+        remote one that could take the job's call this moment (the pool's answer: key, no
+        cooldown, a free slot): what lets a failure move on at once instead of sleeping.
+        A candidate that resumed after handing off has no alternative any more
+        (``CandidateRunner.resume``), so moving at once always ends in a backoff."""
+        pool = self.sv.pool
 
         def ready() -> bool:
-            return pool.ready_now(
-                spec.provider,
-                spec.model,
-                account=spec.account,
+            if not queue or queue[0] not in remote:
+                return False  # nothing left, or only the local last resort
+            nxt = queue[0]
+            return nxt.failover.attempts_left > 0 and pool.ready_now(
+                nxt.spec.provider,
+                nxt.spec.model,
+                account=nxt.spec.account,
                 needs_key=nxt.provider.needs_key,
                 tokens=nxt.failover.tokens,
             )
@@ -185,16 +192,17 @@ class StrategyRunner:
 
     async def fallback(self, order: Sequence[Indexed]) -> Produced:
         """Candidates in ``order`` until one produces. A failure that blames an account
-        hands the job at once to the next candidate that can take the call now; the
-        candidate handed from keeps its remaining attempts and gets them (with its
-        backoffs) after the later candidates fail. The trailing local candidates, the
-        last resort, are never handed to: they run only when every remote one is done."""
+        hands the job at once to the candidate that would run next when it can take the
+        call now; the candidate handed from keeps its remaining attempts and gets them
+        after the later candidates, at once if the last of them fails and it can take
+        the call, then with its backoffs. The trailing local candidates, the last
+        resort, are never handed to: they run only when every remote one is done."""
         movable, pinned = split_last_resort(order)
         remote = [self._runner(index, spec) for index, spec in movable]
-        for runner, nxt in pairwise(remote):
-            runner.failover.alternative = self._can_take_now(nxt)  # the last one has none
         last_resort = [self._runner(index, spec) for index, spec in pinned]
         queue: deque[CandidateRunner] = deque(remote + last_resort)
+        for runner in remote:
+            runner.failover.alternative = self._next_can_take_now(queue, remote)
         while queue:
             runner = queue.popleft()
             produced = await self._try(runner)
