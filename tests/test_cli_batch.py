@@ -145,6 +145,15 @@ def test_sigkill_then_resume_pays_for_no_finished_job_twice(
     assert all(r["error"].startswith("already succeeded earlier") for r in reused)
     leftovers = query(project.root, "SELECT error_class FROM jobs WHERE status = 'failed'")
     assert all(r["error_class"] == "interrupted" for r in leftovers)
+    # Every row's run has its row in runs (a row's start is written inside its batch_row
+    # event), and the killed ones are closed as interrupted, not left running.
+    runs = query(
+        project.root,
+        "SELECT e.run_id, r.status FROM events e LEFT JOIN runs r USING (run_id) "
+        "WHERE e.kind = 'batch_row'",
+    )
+    assert {r["status"] for r in runs} <= {"succeeded", "interrupted"}
+    assert sum(r["status"] == "succeeded" for r in runs) == 200
 
 
 def _report(capsys: pytest.CaptureFixture[str], root: Path) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,9 +20,17 @@ import pytest
 from runner.errors import REDACTOR, RunLogError
 from runner.runlog.lock import locked
 from runner.runlog.migrations import SCHEMA_VERSION
-from runner.runlog.records import AttemptRecord, EventRecord, JobRecord, RunRecord, new_id
+from runner.runlog.records import (
+    AttemptRecord,
+    EventRecord,
+    JobRecord,
+    RunRecord,
+    RunStartEvent,
+    new_id,
+)
 from runner.runlog.store import RunLog
 from runner.runlog.writer import RunLogWriter
+from runner.service.board import LiveBoard
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 
@@ -296,6 +305,68 @@ def test_latest_version_wins_even_when_its_batch_is_ingested_first(tmp_path: Pat
     log.ingest()
     with log.connect_readonly() as con:
         assert con.execute("SELECT status FROM jobs").fetchall() == [("succeeded",)]
+
+
+def test_a_run_start_event_is_one_line_filed_as_the_event_and_the_runs_row(
+    tmp_path: Path,
+) -> None:
+    log = RunLog(tmp_path)
+    inputs = {"topic": "tea", "n": 3}
+
+    def start(run_id: str) -> RunRecord:
+        return RunRecord(
+            run_id=run_id, pipeline="p", started_at=T0, inputs=inputs, workflow="simple",
+            host="h", shard="1/2", mediamix_version="9",
+        )  # fmt: skip
+
+    event = EventRecord(
+        event_id="e1", run_id="joined", occurred_at=T0, kind="batch_row", message="row 1",
+        data={"batch_id": "b", "row": 1},
+    )  # fmt: skip
+    writer = log.writer(flush_interval_s=3600)
+    writer.write(RunStartEvent.joining(event, start("joined")))
+    writer.write(start("apart"))  # the same start, as a RunRecord of its own
+    writer.flush()
+    (first,) = log.pending_files()
+    assert [json.loads(x)["table"] for x in first.read_text().splitlines()] == ["events", "runs"]
+    log.ingest()
+
+    def runs() -> dict[str, tuple[object, ...]]:
+        with log.connect_readonly() as con:
+            rows = con.execute("SELECT * EXCLUDE (seq) FROM runs ORDER BY run_id").fetchall()
+        return {str(r[0]): tuple(r[1:]) for r in rows}
+
+    found = runs()
+    assert found["joined"] == found["apart"]  # the same runs row either way
+    assert found["joined"][1:3] == (T0.replace(tzinfo=None), "running")
+    with log.connect_readonly() as con:
+        assert con.execute(
+            "SELECT event_id, run_id, kind, data->>'$.batch_id' FROM events"
+        ).fetchall() == [("e1", "joined", "batch_row", "b")]
+    # The run's finish replaces the running row, even when its file is merged first.
+    writer = log.writer(flush_interval_s=3600)
+    late = replace(event, event_id="e2", run_id="late")
+    writer.write(RunStartEvent.joining(late, start("late")))
+    writer.flush()
+    (older,) = log.pending_files()
+    writer.write(replace(start("late"), status="succeeded", finished_at=T0, jobs_total=1))
+    writer.close()
+    hidden = older.rename(tmp_path / older.name)
+    log.ingest()
+    hidden.rename(older)
+    log.ingest()
+    assert runs()["late"][2] == "succeeded"
+
+
+def test_the_live_board_sees_a_run_start_event_as_the_run_and_the_event() -> None:
+    board = LiveBoard()
+    seen: list[tuple[str, str]] = []
+    board.listeners.append(lambda table, fields: seen.append((table, fields["run_id"])))
+    event = EventRecord(event_id="e", run_id="r", occurred_at=T0, kind="batch_row", message="m")
+    start = RunRecord(run_id="r", pipeline="p", started_at=T0, inputs={"n": 1})
+    board.observe(RunStartEvent.joining(event, start))
+    assert seen == [("runs", "r"), ("events", "r")]
+    assert board.runs["r"] == vars(start)
 
 
 def test_every_record_is_in_the_journal_when_write_returns_in_order(tmp_path: Path) -> None:

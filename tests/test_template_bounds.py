@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from runner.config.model import TemplateLimits
-from runner.engine.templating import evaluate, render
+from runner.engine.templating import evaluate, render, template_names
 from runner.errors import TemplateError
 from tests.batch_support import PIPELINE, batch_project, query
 from tests.fakeprovider import FakeProviderServer
@@ -172,3 +172,20 @@ def test_limits_are_checked_by_the_schema(
     project.write("mediamix.yaml", settings + f"limits: {limits}\n")
     code, _, err = mediamix(capsys, "-C", str(project.root), "validate")
     assert code == 1 and "mediamix.yaml:" in err and said in err, err
+
+
+def test_inputs_read_by_name_and_the_sandbox_still_guards_the_rest() -> None:
+    # inputs.NAME is read straight from the inputs (the render a batch makes twice a row);
+    # what is not an input, or starts with "_", still meets the sandbox and strict names.
+    names = template_names(
+        inputs={"items": [1, 2], "topic": "tea", "_x": 1},
+        outputs={},
+        pipeline="p",
+        run={"id": "r", "started_at": "t"},
+    )
+    assert render("{{ inputs.items|length }} {{ inputs.topic }}", names, step="s") == "2 tea"
+    for source in ("{{ inputs._x }}", "{{ inputs._data }}", "{{ inputs.__class__ }}"):
+        with pytest.raises(TemplateError, match="unsafe"):
+            render(source, names, step="s")
+    with pytest.raises(TemplateError, match="topik"):
+        render("{{ inputs.topik }}", names, step="s")

@@ -19,7 +19,10 @@ from typing import Any
 
 import duckdb
 
+from runner.engine.api import learned_history
+from runner.engine.plan import Plan
 from runner.engine.reuse import StoredArtifact, succeeded_by_key
+from runner.engine.run import History
 from runner.errors import RunLogError, UsageError
 from runner.runlog.codec import as_aware
 from runner.runlog.queries import Queries
@@ -42,6 +45,8 @@ class BatchHistory:
     #: The resumed batch's runs and jobs still marked running (their process died).
     stale_runs: list[RunRecord] = field(default_factory=list)
     stale_jobs: list[JobRecord] = field(default_factory=list)
+    #: What every run learns from the log (account health, adaptive stats) for the plan.
+    learned: History = field(default_factory=History)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -54,10 +59,17 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[d
 
 
 def load_history(
-    runlog: RunLog, *, pipeline: str, inputs_file: str, resume: str | None, resume_latest: bool
+    runlog: RunLog,
+    *,
+    pipeline: str,
+    inputs_file: str,
+    resume: str | None,
+    resume_latest: bool,
+    plan: Plan | None = None,
 ) -> BatchHistory:
     """One read of the run log. ``resume`` names a batch; ``resume_latest`` picks the newest
-    batch of ``pipeline`` over ``inputs_file``."""
+    batch of ``pipeline`` over ``inputs_file``; with ``plan``, what its runs learn from the
+    log too (:func:`~runner.engine.api.learned_history`)."""
     history = BatchHistory()
     if not runlog.exists():
         if resume is not None:
@@ -70,6 +82,8 @@ def load_history(
             batch = _latest_batch(con, pipeline, inputs_file)
         if batch is not None:
             _load_resume(con, batch, history)
+        if plan is not None:
+            history.learned = learned_history(Queries(con), plan)
     return history
 
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 from runner.batch.history import BATCH_ROW_EVENT
 from runner.batch.rows import Row
 from runner.engine.plan import Plan
-from runner.engine.results import RunResult
+from runner.engine.results import JobResult, RunResult
 from runner.engine.run import Engine
 from runner.errors import redact
-from runner.runlog.records import new_id
+from runner.runlog.records import EventRecord, new_id, utcnow
 
 
 @dataclass(frozen=True)
@@ -58,21 +58,35 @@ class RowOutcome:
         worker: str | None,
         halted: str | None = None,
     ) -> RowOutcome:
-        first = next((j for j in result.jobs if j.status == "failed"), None)
+        # One pass over the row's jobs (usually one): this runs once per row.
+        succeeded = failed = reused = 0
+        first: JobResult | None = None
+        budget_hit = budget_spent
+        for job in result.jobs:
+            if job.status == "succeeded":
+                succeeded += 1
+            elif job.status == "failed":
+                failed += 1
+                if first is None:
+                    first = job
+            if job.reused:
+                reused += 1
+            if job.error_class == "budget":
+                budget_hit = True
         return cls(
             row=row.number,
             line=row.line,
             digest=row.digest,
             run_id=result.run_id,
             status=result.status,
-            jobs_succeeded=sum(1 for j in result.jobs if j.status == "succeeded"),
-            jobs_failed=result.failed,
-            jobs_reused=result.reused,
+            jobs_succeeded=succeeded,
+            jobs_failed=failed,
+            jobs_reused=reused,
             cost_usd=result.cost_usd,
             failed_step=first.step_id if first else None,
             error_class=first.error_class if first else None,
             error=redact(first.error or "failed") if first else None,
-            budget_hit=budget_spent or any(j.error_class == "budget" for j in result.jobs),
+            budget_hit=budget_hit,
             worker=worker,
             halted=halted if halted in ("runlog", "storage") else None,
         )
@@ -151,16 +165,22 @@ class RowRunner:
     async def _run_row(self, row: Row) -> RunResult:
         b = self.batch
         run_id = new_id()
-        self.engine.services.event(
-            run_id,
-            BATCH_ROW_EVENT,
-            f"row {row.number} (line {row.line}) of {b.inputs_file}, batch {b.batch_id}",
-            batch_id=b.batch_id,
-            row=row.number,
-            line=row.line,
-            row_digest=row.digest,
-            shard=b.shard,
-            inputs_file=b.inputs_file,
-            pipeline=b.pipeline,
+        # Written with the run's start as one record (RunStartEvent): one line, not two.
+        event = EventRecord(
+            event_id=new_id(),
+            run_id=run_id,
+            occurred_at=utcnow(),
+            kind=BATCH_ROW_EVENT,
+            message=f"row {row.number} (line {row.line}) of {b.inputs_file}, batch {b.batch_id}",
+            data={
+                "batch_id": b.batch_id,
+                "row": row.number,
+                "line": row.line,
+                "row_digest": row.digest,
+                "shard": b.shard,
+                "inputs_file": b.inputs_file,
+                "pipeline": b.pipeline,
+            },
         )
-        return await self.engine.run(replace(self.plan, inputs=row.inputs), run_id=run_id)
+        plan = replace(self.plan, inputs=row.inputs)
+        return await self.engine.run(plan, run_id=run_id, start_event=event)

@@ -21,9 +21,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from runner.config.input_values import MAX_DEPTH, shown
+from runner.config.input_values import MAX_DEPTH, check_input, shown
 from runner.config.model import InputSpec, Pipeline
-from runner.engine.plan import coerce_input, resolve_inputs
+from runner.engine.plan import coerce_input
 from runner.errors import UsageError
 
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
@@ -77,9 +77,16 @@ class InputRows:
     bad: list[BadRow]
 
 
+#: What ``json.dumps(given, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+#: default=str)`` gives, without building an encoder per row. The bytes must never change:
+#: ``--resume`` finds a batch's done rows by these digests.
+_DIGEST_JSON = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
+
+
 def row_digest(given: Mapping[str, Any]) -> str:
-    blob = json.dumps(given, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return hashlib.sha256(_DIGEST_JSON.encode(given).encode()).hexdigest()
 
 
 def read_rows(path: str | Path, pipeline: Pipeline) -> InputRows:
@@ -104,7 +111,7 @@ def read_rows(path: str | Path, pipeline: Pipeline) -> InputRows:
             continue
         try:
             coerced = _coerce(given, specs, pipeline.name)
-            rows.append(Row(number, line, coerced, resolve_inputs(pipeline, coerced)))
+            rows.append(Row(number, line, coerced, _with_defaults(coerced, specs)))
         except UsageError as exc:
             bad.append(BadRow(shown, line, str(exc)))
     if number == 0:
@@ -208,4 +215,16 @@ def _coerce(given: dict[str, Any], specs: dict[str, InputSpec], pipeline: str) -
     ]
     if missing:
         raise UsageError(f"missing required input(s): {', '.join(missing)}")
+    # The bounds resolve_inputs checks, after the type checks as there. A string that
+    # came out of coerce_input was checked by it already; a row is read once, so each
+    # value is checked once.
+    for name in specs:
+        if name in out and type(out[name]) is not str:
+            check_input(name, out[name])
     return out
+
+
+def _with_defaults(coerced: dict[str, Any], specs: dict[str, InputSpec]) -> dict[str, Any]:
+    """What resolve_inputs gives for ``coerced`` (checked, nothing required missing): every
+    input in declared order, a default where none was given, None where there is none."""
+    return {name: coerced.get(name, spec.default) for name, spec in specs.items()}

@@ -34,7 +34,7 @@ from runner.batch.shard import Shard
 from runner.config.loader import load_pipeline
 from runner.config.model import ClusterSpec
 from runner.config.project import Workspace
-from runner.engine.api import finish_runlog, history_for, open_runlog, resolve_pipeline_path
+from runner.engine.api import finish_runlog, open_runlog, resolve_pipeline_path
 from runner.engine.plan import Plan, build_plan
 from runner.engine.reuse import ReuseIndex
 from runner.engine.run import Engine, History
@@ -212,12 +212,17 @@ def prepare_batch(
     in_shard = [r for r in rows if options.shard is None or options.shard.holds(r.digest)]
     absolute = str(Path(inputs_file).resolve())
     runlog = open_runlog(ws, options.runlog_dir)
+    runlog.on_notice = notify  # e.g. records that wait in the inbox, a file set aside
+    # A plan's steps do not depend on its inputs (each row brings its own): built before
+    # the history, so that one connection to the run log reads everything.
+    plan = build_plan(loaded, ws, in_shard[0].inputs) if in_shard else None
     history = load_history(
         runlog,
         pipeline=loaded.value.name,
         inputs_file=absolute,
         resume=options.resume,
         resume_latest=options.resume_latest,
+        plan=plan,
     )
     remaining = history.done_rows.copy()
     todo: list[Row] = []
@@ -226,7 +231,7 @@ def prepare_batch(
             remaining[row.digest] -= 1
         else:
             todo.append(row)
-    plan = build_plan(loaded, ws, todo[0].inputs) if todo else None
+    plan = replace(plan, inputs=todo[0].inputs) if plan is not None and todo else None
     return PreparedBatch(
         batch_id=history.resumed_batch or new_id(),
         pipeline=loaded.value.name,
@@ -238,7 +243,7 @@ def prepare_batch(
         rows_other_shards=len(rows) - len(in_shard),
         rows_done_earlier=len(in_shard) - len(todo),
         history=history,
-        history_learned=history_for(plan, runlog, notify) if plan is not None else History(),
+        history_learned=history.learned if plan is not None else History(),
     )
 
 
@@ -276,7 +281,10 @@ class BatchRun:
         self.jobs_succeeded = 0
         self.jobs_failed = 0
         self.jobs_reused = 0
-        self._costs: list[float] = []
+        #: Sum of the rows' known costs, in the order they finished (None: none known).
+        #: A running total: the progress line asks for it every 0.25 s, however long the
+        #: batch.
+        self._cost_usd: float | None = None
         self.failures: list[RowFailure] = []
         self.stopped: str | None = None
         self._t0 = time.monotonic()
@@ -293,7 +301,7 @@ class BatchRun:
             failed=self.failed,
             running=self.running,
             jobs_reused=self.jobs_reused,
-            cost_usd=sum(self._costs) if self._costs else None,
+            cost_usd=self._cost_usd,
             elapsed_s=time.monotonic() - self._t0,
         )
 
@@ -316,7 +324,7 @@ class BatchRun:
         self.jobs_failed += outcome.jobs_failed
         self.jobs_reused += outcome.jobs_reused
         if outcome.cost_usd is not None:
-            self._costs.append(outcome.cost_usd)
+            self._cost_usd = (self._cost_usd or 0.0) + outcome.cost_usd
         if outcome.status == "succeeded":
             self.succeeded += 1
         else:
@@ -454,7 +462,7 @@ class BatchRun:
             jobs_succeeded=self.jobs_succeeded,
             jobs_failed=self.jobs_failed,
             jobs_reused=self.jobs_reused,
-            cost_usd=sum(self._costs) if self._costs else None,
+            cost_usd=self._cost_usd,
             resumed_batch=p.history.resumed_batch,
             stopped=self.stopped,
             failures=sorted(self.failures, key=lambda f: f.row),

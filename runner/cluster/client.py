@@ -43,7 +43,7 @@ from runner.cluster.worker import BatchContext, close_batch, run_chunk
 from runner.config.model import ClusterSpec
 from runner.engine.plan import Plan
 from runner.errors import UsageError
-from runner.runlog.records import JobRecord, Record, RunRecord, new_id, utcnow
+from runner.runlog.records import JobRecord, Record, RunRecord, RunStartEvent, new_id, utcnow
 from runner.runlog.sink import RunLogSink
 from runner.storage import ArtifactStore
 
@@ -396,7 +396,9 @@ class Pump:
 
     def _write(self, record: Record) -> None:
         self.batch.sink.write(record)
-        if isinstance(record, RunRecord):
+        if isinstance(record, RunStartEvent):  # a row's event and its run's start
+            self.open_runs[record.run_id] = record.run_record()
+        elif isinstance(record, RunRecord):
             if record.status == "running":
                 self.open_runs[record.run_id] = record
             else:

@@ -47,8 +47,10 @@ from runner.errors import (
 from runner.providers.base import InputAsset
 from runner.runlog.records import (
     CandidateStats,
+    EventRecord,
     JobRecord,
     RunRecord,
+    RunStartEvent,
     new_id,
     utcnow,
 )
@@ -103,10 +105,13 @@ class PipelineRun:
         *,
         run_id: str | None = None,
         job_ids: Mapping[str, str] | None = None,
+        start_event: EventRecord | None = None,
     ) -> None:
         self.plan = plan
         self.sv = services
         self.run_id = run_id or new_id()
+        #: Written together with the run's start, as one record (a batch row's event).
+        self.start_event = start_event
         #: Step id -> the id its one job gets (a step without for_each has one job), so a
         #: caller that answers before the job starts (the HTTP API's 202) can name it.
         self.job_ids = dict(job_ids or {})
@@ -117,8 +122,9 @@ class PipelineRun:
         self.concurrency = max(1, services.options.concurrency or services.ws.project.concurrency)
         self.slots = asyncio.Semaphore(self.concurrency)
         self.started_at = utcnow()
-        #: The run's UTC date, as output templates' {date} spell it.
-        self.started_on = self.started_at.strftime("%Y-%m-%d")
+        #: The run's UTC date, as output templates' {date} spell it (YYYY-MM-DD; isoformat
+        #: is several times cheaper than strftime, and a batch starts a run per row).
+        self.started_on = self.started_at.date().isoformat()
         self.flow = JobFlow(
             services, self.run_id, plan.pipeline.name, self.started_on, self.results
         )
@@ -137,18 +143,18 @@ class PipelineRun:
 
     async def execute(self) -> RunResult:
         sv = self.sv
-        sv.sink.write(
-            RunRecord(
-                run_id=self.run_id,
-                pipeline=self.plan.pipeline.name,
-                started_at=self.started_at,
-                inputs=dict(self.plan.inputs),
-                workflow=self.plan.workflow,
-                host=_HOST,
-                shard=sv.options.shard,
-                mediamix_version=__version__,
-            )
+        start = RunRecord(
+            run_id=self.run_id,
+            pipeline=self.plan.pipeline.name,
+            started_at=self.started_at,
+            inputs=dict(self.plan.inputs),
+            workflow=self.plan.workflow,
+            host=_HOST,
+            shard=sv.options.shard,
+            mediamix_version=__version__,
         )
+        event = self.start_event
+        sv.sink.write(start if event is None else RunStartEvent.joining(event, start))
         status = "failed"
         finished = self.started_at
         try:
@@ -192,14 +198,17 @@ class PipelineRun:
             status=status,
             started_at=self.started_at,
             finished_at=finished,
-            jobs=sorted(
-                self.results,
-                key=lambda r: (self.plan.steps.index(self.plan.step(r.step_id)), r.item_index or 0),
-            ),
+            jobs=self._results_in_plan_order(),
             cost_usd=sum(costs) if costs else None,
         )
         sv.progress(Progress("run_finished", message=status, data={"run_id": self.run_id}))
         return result
+
+    def _results_in_plan_order(self) -> list[JobResult]:
+        if len(self.results) < 2:
+            return list(self.results)  # a batch row's usual one job: nothing to sort
+        order = {sp.id: n for n, sp in enumerate(self.plan.steps)}
+        return sorted(self.results, key=lambda r: (order[r.step_id], r.item_index or 0))
 
     # -- steps ---------------------------------------------------------------------------
     async def run_step(self, sp: StepPlan) -> None:
@@ -219,7 +228,9 @@ class PipelineRun:
             self.done[sp.id].set()
 
     async def _run_step_jobs(self, sp: StepPlan) -> str:
-        context = self.context()
+        # Built only for `when` and `for_each`: each job builds its own (a batch row's one
+        # step usually has neither).
+        context = self.context() if sp.step.when is not None or sp.step.for_each is not None else {}
         if sp.step.when is not None and not evaluate(
             sp.step.when, context, step=sp.id, what="when", limits=self.limits
         ):
@@ -420,9 +431,19 @@ class Engine:
             self.services.progress = progress
 
     async def run(
-        self, plan: Plan, *, run_id: str | None = None, job_ids: Mapping[str, str] | None = None
+        self,
+        plan: Plan,
+        *,
+        run_id: str | None = None,
+        job_ids: Mapping[str, str] | None = None,
+        start_event: EventRecord | None = None,
     ) -> RunResult:
-        return await PipelineRun(plan, self.services, run_id=run_id, job_ids=job_ids).execute()
+        """Run ``plan``. ``start_event`` (an event of this run) is written with the run's
+        start record as one :class:`~runner.runlog.records.RunStartEvent`."""
+        run = PipelineRun(
+            plan, self.services, run_id=run_id, job_ids=job_ids, start_event=start_event
+        )
+        return await run.execute()
 
     def cancel(self, run_id: str) -> None:
         """Say that ``run_id`` is being cancelled on request (the caller then cancels the

@@ -76,12 +76,26 @@ class Names:
 DEFAULT_LIMITS = TemplateLimits()
 
 
+class _Sandbox(BoundedSandbox):
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # inputs.NAME and steps.NAME, read by nearly every prompt (twice a row in a batch):
+        # a Names holds data only, never a method, a str.format or an internal object, so
+        # the sandbox's checks of the value cannot object and are skipped. Names starting
+        # with "_", and missing ones, still go the sandbox's way.
+        if type(obj) is Names and not attribute.startswith("_"):
+            try:
+                return obj._data[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 @cache
 def environment() -> BoundedSandbox:
     # Sandboxed: templates come from YAML files, which may come from anywhere; bounded in
     # time and size (runner.engine.template_bounds).
     # StrictUndefined: a misspelt name is an error, never a silently empty prompt.
-    return BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    return _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 @lru_cache(maxsize=1024)

@@ -24,14 +24,17 @@ from runner.runlog.records import (
     JudgementRecord,
     Record,
     RunRecord,
+    RunStartEvent,
 )
 
-#: Record type -> table name.
+#: Record type -> table name (a RunStartEvent's line is also its run's row: see
+#: :func:`runner.runlog.merge.lines_of`).
 TABLE_OF: dict[type, str] = {
     RunRecord: "runs",
     JobRecord: "jobs",
     AttemptRecord: "attempts",
     EventRecord: "events",
+    RunStartEvent: "events",
     ArtifactRecord: "artifacts",
     JudgementRecord: "judgements",
 }

@@ -75,6 +75,17 @@ def merge_table(
     return int(rows[0][0]) if rows else 0
 
 
+def lines_of(table: str) -> str:
+    """The staged journal lines that hold rows of ``table`` (a SQL condition): its own,
+    and for ``runs`` also the event lines that start a run
+    (:class:`~runner.runlog.records.RunStartEvent`: an event line with a ``started_at``,
+    which no other event line has)."""
+    own = f'"table" = {sql_str(table)}'
+    if table == "runs":
+        return f"({own} OR (\"table\" = 'events' AND started_at IS NOT NULL))"
+    return own
+
+
 def sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 

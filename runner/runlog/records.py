@@ -119,6 +119,80 @@ class EventRecord:
 
 
 @dataclass
+class RunStartEvent:
+    """An event that also starts its run: one journal line where a run would write a
+    :class:`RunRecord` ("running") and an :class:`EventRecord` one after the other. A batch
+    row's run begins with one (its ``batch_row`` event), one line fewer per row.
+
+    The merge files the line twice: its event columns into ``events``, its run columns
+    into ``runs`` as that run's "running" row, which the run's later records replace
+    (latest ``seq`` wins) exactly as they replace a start RunRecord. Readers of the
+    database see what separate records would have left.
+    """
+
+    event_id: str
+    run_id: str
+    occurred_at: datetime
+    kind: str
+    message: str
+    data: dict[str, Any]
+    pipeline: str
+    started_at: datetime
+    status: RunStatus = "running"
+    inputs: dict[str, Any] = field(default_factory=dict)
+    workflow: str | None = None
+    host: str | None = None
+    shard: str | None = None
+    mediamix_version: str | None = None
+
+    @classmethod
+    def joining(cls, event: EventRecord, run: RunRecord) -> RunStartEvent:
+        """``event`` and the start ``run`` record (same run, status "running") as one."""
+        if event.run_id != run.run_id or run.status != "running":
+            raise ValueError("a run-start event joins an event to its own run's start")
+        return cls(
+            event_id=event.event_id,
+            run_id=event.run_id,
+            occurred_at=event.occurred_at,
+            kind=event.kind,
+            message=event.message,
+            data=event.data,
+            pipeline=run.pipeline,
+            started_at=run.started_at,
+            inputs=run.inputs,
+            workflow=run.workflow,
+            host=run.host,
+            shard=run.shard,
+            mediamix_version=run.mediamix_version,
+        )
+
+    def event_record(self) -> EventRecord:
+        """The EventRecord this line stands for."""
+        return EventRecord(
+            event_id=self.event_id,
+            run_id=self.run_id,
+            occurred_at=self.occurred_at,
+            kind=self.kind,
+            message=self.message,
+            data=self.data,
+        )
+
+    def run_record(self) -> RunRecord:
+        """The start RunRecord this line stands for."""
+        return RunRecord(
+            run_id=self.run_id,
+            pipeline=self.pipeline,
+            started_at=self.started_at,
+            status=self.status,
+            inputs=self.inputs,
+            workflow=self.workflow,
+            host=self.host,
+            shard=self.shard,
+            mediamix_version=self.mediamix_version,
+        )
+
+
+@dataclass
 class ArtifactRecord:
     artifact_id: str
     job_id: str
@@ -167,7 +241,15 @@ class JudgementRecord:
     transcribed_by: str | None = None
 
 
-Record = RunRecord | JobRecord | AttemptRecord | EventRecord | ArtifactRecord | JudgementRecord
+Record = (
+    RunRecord
+    | JobRecord
+    | AttemptRecord
+    | EventRecord
+    | RunStartEvent
+    | ArtifactRecord
+    | JudgementRecord
+)
 
 
 @dataclass(frozen=True)

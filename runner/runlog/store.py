@@ -38,6 +38,7 @@ from runner.runlog.inbox import complete_batches, records_waiting, sweep_tempora
 from runner.runlog.lock import locked
 from runner.runlog.merge import (
     TABLES,
+    lines_of,
     merge_table,
     one_line,
     quietly,
@@ -225,9 +226,8 @@ class RunLog:
         try:
             with transaction(con):
                 for table in TABLES:
-                    where = f'"table" = {sql_str(table)}'
                     result.rows[table] = merge_table(
-                        con, table, "staged", set(columns), where=where
+                        con, table, "staged", set(columns), where=lines_of(table)
                     )
                 tables = ", ".join(sql_str(t) for t in TOTALLED_FROM)
                 refresh_derived(con, f'SELECT job_id FROM staged WHERE "table" IN ({tables})')

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from runner.runlog.codec import table_of
-from runner.runlog.records import Record
+from runner.runlog.records import Record, RunStartEvent
 
 #: Statuses after which a job never changes again.
 FINAL = frozenset({"succeeded", "failed", "skipped", "cancelled"})
@@ -145,6 +145,10 @@ class LiveBoard:
 
     def observe(self, record: Record) -> None:
         """Take one record the engine wrote (call on the event loop's thread)."""
+        if isinstance(record, RunStartEvent):  # a run's start and an event, in one record
+            self.observe(record.run_record())
+            self.observe(record.event_record())
+            return
         table = table_of(record)
         fields = dict(record.__dict__)
         for listener in self.listeners:
