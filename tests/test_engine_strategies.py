@@ -59,6 +59,16 @@ def rows(project: Project, sql: str) -> list[tuple[Any, ...]]:
         return con.execute(sql).fetchall()
 
 
+def moves(project: Project) -> list[tuple[Any, ...]]:
+    """(kind, message) of the run's fallback and retry_wait events, oldest first: how a
+    job moved between candidates, and whether it slept."""
+    return rows(
+        project,
+        "SELECT kind, message FROM events WHERE kind IN ('fallback', 'retry_wait') "
+        "ORDER BY occurred_at",
+    )
+
+
 def attempts(project: Project) -> list[tuple[Any, ...]]:
     return rows(
         project,
@@ -116,12 +126,10 @@ def test_transient_failure_moves_to_the_next_candidate_at_once_by_default(
     result = run(project)
     assert result.status == "succeeded"
     assert [c.model for c in provider.calls] == ["a", "b"]
-    moves = rows(
-        project, "SELECT kind, message FROM events WHERE kind IN ('fallback', 'retry_wait')"
-    )
-    assert [kind for kind, _ in moves] == ["fallback"]  # no backoff was waited
-    assert "scripted/b can take the call now" in moves[0][1]
-    assert "2 attempts of scripted/a kept for later" in moves[0][1]
+    moved = moves(project)
+    assert [kind for kind, _ in moved] == ["fallback"]  # no backoff was waited
+    assert "scripted/b can take the call now" in moved[0][1]
+    assert "2 attempts of scripted/a kept for later" in moved[0][1]
 
 
 def test_a_candidate_handed_from_gets_its_remaining_attempts_after_the_others_fail(
@@ -138,13 +146,9 @@ def test_a_candidate_handed_from_gets_its_remaining_attempts_after_the_others_fa
     # (nothing later to hand to), and a's third attempt succeeds before the local card.
     assert [c.model for c in provider.calls] == ["a", "b", "a", "a"]
     assert result.jobs[0].artifacts[0].provider == "scripted"
-    moves = rows(
-        project,
-        "SELECT kind, message FROM events WHERE kind IN ('fallback', 'retry_wait') "
-        "ORDER BY occurred_at",
-    )
-    assert [kind for kind, _ in moves] == ["fallback", "fallback", "retry_wait"]
-    assert "back to scripted/a for its 2 remaining attempts" in moves[1][1]
+    moved = moves(project)
+    assert [kind for kind, _ in moved] == ["fallback", "fallback", "retry_wait"]
+    assert "back to scripted/a for its 2 remaining attempts" in moved[1][1]
 
 
 def test_blank_image_placeholder_triggers_fallback_to_local_card(
@@ -543,10 +547,6 @@ def test_a_failure_hands_off_only_to_the_next_candidate_and_only_when_it_is_free
     # handed to b, the next candidate, whose account is cooling (nor past it to c, which
     # is free): a waits its backoff and succeeds.
     assert [c.model for c in provider.calls] == ["a", "b", "c", "a", "a"]
-    moves = rows(
-        project,
-        "SELECT kind, message FROM events WHERE kind IN ('fallback', 'retry_wait') "
-        "ORDER BY occurred_at",
-    )
-    assert [kind for kind, _ in moves] == ["fallback", "fallback", "retry_wait"]
-    assert "scripted/c can take the call now" in moves[1][1]
+    moved = moves(project)
+    assert [kind for kind, _ in moved] == ["fallback", "fallback", "retry_wait"]
+    assert "scripted/c can take the call now" in moved[1][1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -150,46 +150,29 @@ class RunStartEvent:
         """``event`` and the start ``run`` record (same run, status "running") as one."""
         if event.run_id != run.run_id or run.status != "running":
             raise ValueError("a run-start event joins an event to its own run's start")
-        return cls(
-            event_id=event.event_id,
-            run_id=event.run_id,
-            occurred_at=event.occurred_at,
-            kind=event.kind,
-            message=event.message,
-            data=event.data,
-            pipeline=run.pipeline,
-            started_at=run.started_at,
-            inputs=run.inputs,
-            workflow=run.workflow,
-            host=run.host,
-            shard=run.shard,
-            mediamix_version=run.mediamix_version,
-        )
+        values = {name: getattr(event, name) for name in _EVENT_FIELDS}
+        values.update((name, getattr(run, name)) for name in _RUN_START_FIELDS)
+        return cls(**values)
 
     def event_record(self) -> EventRecord:
         """The EventRecord this line stands for."""
-        return EventRecord(
-            event_id=self.event_id,
-            run_id=self.run_id,
-            occurred_at=self.occurred_at,
-            kind=self.kind,
-            message=self.message,
-            data=self.data,
-        )
+        return EventRecord(**{name: getattr(self, name) for name in _EVENT_FIELDS})
 
     def run_record(self) -> RunRecord:
         """The start RunRecord this line stands for."""
-        return RunRecord(
-            run_id=self.run_id,
-            pipeline=self.pipeline,
-            started_at=self.started_at,
-            status=self.status,
-            inputs=self.inputs,
-            workflow=self.workflow,
-            host=self.host,
-            shard=self.shard,
-            mediamix_version=self.mediamix_version,
-        )
+        return RunRecord(**{name: getattr(self, name) for name in _RUN_START_FIELDS})
+
+
+def _field_names(record: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(record))
+
+
+#: A RunStartEvent's fields, split by the record each comes from (run_id is in both; a
+#: run's start event belongs to no job or attempt).
+_EVENT_FIELDS, _RUN_START_FIELDS = (
+    tuple(name for name in _field_names(RunStartEvent) if name in _field_names(record))
+    for record in (EventRecord, RunRecord)
+)
 
 
 @dataclass

@@ -16,6 +16,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib import metadata
 
 from tests.benchmarks.harness import (
@@ -112,23 +113,28 @@ def table(cells: Cells) -> list[str]:
         "|---|---|---|---|---|",
     ]
 
-    def cpu(client: str) -> str:
-        found = get(CPU_64, client)
+    def against_floor(
+        workload: Workload,
+        client: str,
+        floor: Summary | str | None,
+        measure: Callable[[Summary], float],
+        unit: str,
+        times: str,
+    ) -> str:
+        """``client``'s measure in ``workload``, and its ratio to the floor's."""
+        found = get(workload, client)
         if not isinstance(found, Summary):
             return _cell(found, "")
         ratio = ""
-        if client != "aiohttp" and isinstance(floor_cpu, Summary):
-            ratio = f" ({found.cpu_ms / floor_cpu.cpu_ms:.1f}x the floor)"
-        return f"{found.cpu_ms:.2f} ms{ratio}"
+        if client != "aiohttp" and isinstance(floor, Summary):
+            ratio = f" ({measure(found) / measure(floor):.1f}{times})"
+        return f"{measure(found):.2f} {unit}{ratio}"
+
+    def cpu(client: str) -> str:
+        return against_floor(CPU_64, client, floor_cpu, lambda s: s.cpu_ms, "ms", "x the floor")
 
     def wall(client: str) -> str:
-        found = get(LATENCY_200, client)
-        if not isinstance(found, Summary):
-            return _cell(found, "")
-        ratio = ""
-        if client != "aiohttp" and isinstance(floor_wall, Summary):
-            ratio = f" ({found.wall_s / floor_wall.wall_s:.1f}x)"
-        return f"{found.wall_s:.2f} s{ratio}"
+        return against_floor(LATENCY_200, client, floor_wall, lambda s: s.wall_s, "s", "x")
 
     def faults(client: str) -> str:
         found, clean = get(FAULTS_200, client), get(LATENCY_200, client)
