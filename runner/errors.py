@@ -226,6 +226,9 @@ class SecretRedactor:
     def __init__(self) -> None:
         self._secrets: set[str] = set()
         self._ordered: tuple[str, ...] = ()
+        #: The same, as UTF-8 bytes (surrogates passed through: such bytes are never in
+        #: valid UTF-8, so they match nothing :meth:`redact_json` is given).
+        self._ordered_bytes: tuple[bytes, ...] = ()
         #: Values given to add(), as given.
         self._added: set[str] = set()
         #: Whether :meth:`redact_json` may blank secrets out of encoded JSON text.
@@ -247,6 +250,9 @@ class SecretRedactor:
             self._secrets |= new
             # Longest first: a form that contains another is blanked whole, not in part.
             self._ordered = tuple(sorted(self._secrets, key=len, reverse=True))
+            self._ordered_bytes = tuple(
+                form.encode("utf-8", "surrogatepass") for form in self._ordered
+            )
             self._json_safe = self._json_safe and all(map(_json_safe, new))
 
     def redact(self, text: str) -> str:
@@ -255,13 +261,19 @@ class SecretRedactor:
                 text = text.replace(secret, "[REDACTED]")
         return text
 
-    def redact_json(self, encoded: str) -> str | None:
-        """``encoded`` (compact JSON, ``ensure_ascii=False``) with every secret inside its
-        strings blanked, as if each string had been redacted before encoding; None when a
-        secret's characters make that unsafe (the caller redacts string by string)."""
+    def redact_json(self, encoded: bytes) -> bytes | None:
+        """``encoded`` (compact JSON in UTF-8, non-ASCII unescaped) with every secret inside
+        its strings blanked, as if each string had been redacted before encoding; None when
+        a secret's characters make that unsafe (the caller redacts string by string).
+
+        Matching UTF-8 bytes is matching text: a valid UTF-8 sequence can only match at a
+        character boundary."""
         if not self._json_safe:
             return None
-        return self.redact(encoded)
+        for secret in self._ordered_bytes:
+            if secret in encoded:
+                encoded = encoded.replace(secret, b"[REDACTED]")
+        return encoded
 
 
 #: Characters JSON text can hold outside its strings (compact: no spaces).

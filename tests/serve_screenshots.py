@@ -32,8 +32,11 @@ def main(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = write_project(Path(tmp) / "p", PROJECT)
         with ServeProcess(root, env={"MEDIAMIX_STATE_DIR": tmp}) as server:
-            with httpx.Client(base_url=server.base, timeout=60,
-                              headers={"Authorization": f"Bearer {server.token}"}) as api:
+            with httpx.Client(
+                base_url=server.base,
+                timeout=60,
+                headers={"Authorization": f"Bearer {server.token}"},
+            ) as api:
                 jobs = [
                     {"mediaType": "image", "prompt": "A lighthouse at dawn", "preset": "cover"},
                     {"mediaType": "text", "prompt": "Three facts about owls", "preset": "notes"},

@@ -212,9 +212,9 @@ def test_actionlint_catches_what_the_old_example_got_wrong(tmp_path: Path) -> No
         "    runs-on: ubuntu-latest\n"
         "    steps:\n"
         "      - id: batch\n"
-        "        run: echo exit=3 >> \"$GITHUB_OUTPUT\"\n"
+        '        run: echo exit=3 >> "$GITHUB_OUTPUT"\n'
         "      - run: |\n"
-        "          SHARDS=\"$(cat shards.txt)\"\n"
+        '          SHARDS="$(cat shards.txt)"\n'
         "          echo $SHARDS\n"
         "      - run: exit ${{ steps.batch.outputs.exit }}\n",
         encoding="utf-8",

@@ -35,8 +35,18 @@ CONCURRENCY = 8
 
 def batch(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "runner.cli.main", "batch", "pipelines/notes.yaml", "rows.jsonl",
-         "--concurrency", str(CONCURRENCY), "--json", *args],
+        [
+            sys.executable,
+            "-m",
+            "runner.cli.main",
+            "batch",
+            "pipelines/notes.yaml",
+            "rows.jsonl",
+            "--concurrency",
+            str(CONCURRENCY),
+            "--json",
+            *args,
+        ],
         cwd=root,
         capture_output=True,
         text=True,
@@ -90,9 +100,9 @@ def test_a_full_run_log_disk_stops_dispatch_and_says_where(
         grow(log_dir, "8m")
         # What the log holds now vs what was paid: only calls in flight when the disk
         # filled can be missing (it used to be 600 paid, 83 logged).
-        logged = log_rows(
-            log_dir, "SELECT count(*) AS n FROM attempts WHERE status = 'succeeded'"
-        )[0]["n"]
+        logged = log_rows(log_dir, "SELECT count(*) AS n FROM attempts WHERE status = 'succeeded'")[
+            0
+        ]["n"]
     assert paid(fake) - logged <= CONCURRENCY
 
 

@@ -32,8 +32,18 @@ CONCURRENCY = 16
 
 def start_batch(root: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "runner.cli.main", "batch", "pipelines/notes.yaml", "rows.jsonl",
-         "--concurrency", str(CONCURRENCY), "--json", *args],
+        [
+            sys.executable,
+            "-m",
+            "runner.cli.main",
+            "batch",
+            "pipelines/notes.yaml",
+            "rows.jsonl",
+            "--concurrency",
+            str(CONCURRENCY),
+            "--json",
+            *args,
+        ],
         cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

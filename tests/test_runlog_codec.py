@@ -18,7 +18,8 @@ from runner.runlog import codec
 
 T0 = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=UTC)
 
-_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+# Lone surrogates too: a batch row's JSON may hold "\\ud800", and its line must stay UTF-8.
+_text = st.one_of(st.text(max_size=12), st.sampled_from(["\ud800", "é\udfff🎬"]))
 _scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -90,21 +91,23 @@ def test_a_line_is_the_record_with_every_secret_blanked(
 
     line = codec.encode_line("events", 7, fields)
 
-    decoded = json.loads(line)  # always valid JSON
+    assert line.endswith(b"\n") and line.count(b"\n") == 1  # one journal line
+    decoded = json.loads(line.decode("utf-8"))  # always valid JSON in valid UTF-8
     expected = {k: _expected(v, redactor) for k, v in fields.items() if v is not None}
     assert decoded == {**expected, "table": "events", "seq": 7}
     for secret in secrets:
         if len(secret) >= 6:
             assert secret not in json.dumps(decoded, ensure_ascii=False)
+            assert secret.encode("utf-8", "surrogatepass") not in line
 
 
 def test_a_key_shaped_secret_is_blanked_in_values_keys_and_nesting() -> None:
     redactor = SecretRedactor()
     redactor.add("sk-live-abc123")
     line = redactor.redact_json(
-        '{"m":"Bearer sk-live-abc123","sk-live-abc123":[1,"sk-live-abc123x"]}'
+        b'{"m":"Bearer sk-live-abc123","sk-live-abc123":[1,"sk-live-abc123x"]}'
     )
-    assert line == '{"m":"Bearer [REDACTED]","[REDACTED]":[1,"[REDACTED]x"]}'
+    assert line == b'{"m":"Bearer [REDACTED]","[REDACTED]":[1,"[REDACTED]x"]}'
 
 
 def test_a_secret_that_could_match_json_syntax_is_not_blanked_line_wide() -> None:
@@ -114,4 +117,4 @@ def test_a_secret_that_could_match_json_syntax_is_not_blanked_line_wide() -> Non
         redactor = SecretRedactor()
         redactor.add("sk-live-abc123")
         redactor.add(odd)
-        assert redactor.redact_json('{"n":12345678}') is None
+        assert redactor.redact_json(b'{"n":12345678}') is None

@@ -76,8 +76,9 @@ def test_two_runs_and_a_reader_lose_nothing(tmp_path: Path, fake: FakeProviderSe
     # Different inputs: two runs of the same jobs at once would share them (one pays, one
     # reuses: tests/test_ledger_signals.py); --no-reuse: no earlier history is reused.
     runs = [
-        mediamix(root, env, "run", "pipelines/many.yaml", "-i", f"tag={tag}", "--json",
-                 "--no-reuse")
+        mediamix(
+            root, env, "run", "pipelines/many.yaml", "-i", f"tag={tag}", "--json", "--no-reuse"
+        )
         for tag in ("a", "b")
     ]
     reads: list[tuple[int, str, str]] = []

@@ -35,8 +35,16 @@ def server_script() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not script.is_file():
             subprocess.run(
-                [npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(home),
-                 f"yaml-language-server@{VERSION}"],
+                [
+                    npm,
+                    "install",
+                    "--silent",
+                    "--no-audit",
+                    "--no-fund",
+                    "--prefix",
+                    str(home),
+                    f"yaml-language-server@{VERSION}",
+                ],
                 check=True,
                 capture_output=True,
                 timeout=300,
@@ -55,11 +63,11 @@ class LanguageServer:
             stderr=subprocess.DEVNULL,
         )
         self._ids = 0
-        self._request("initialize", {"processId": os.getpid(), "rootUri": root.as_uri(),
-                                     "capabilities": {}})
+        self._request(
+            "initialize", {"processId": os.getpid(), "rootUri": root.as_uri(), "capabilities": {}}
+        )
         self._notify("initialized", {})
-        self._notify("workspace/didChangeConfiguration",
-                     {"settings": {"yaml": {"validate": True}}})
+        self._notify("workspace/didChangeConfiguration", {"settings": {"yaml": {"validate": True}}})
 
     def close(self) -> None:
         self.proc.kill()
@@ -73,8 +81,10 @@ class LanguageServer:
         the text tells it which JSON Schema applies). It publishes once the document is
         validated; an empty list is an answer too."""
         uri = path.as_uri()
-        self._notify("textDocument/didOpen", {"textDocument": {
-            "uri": uri, "languageId": "yaml", "version": 1, "text": text}})
+        self._notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}},
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             message = self._read()
@@ -85,8 +95,13 @@ class LanguageServer:
                     return list(params["diagnostics"])
             elif "id" in message and "method" in message:  # a request from the server
                 items = message.get("params", {}).get("items", [None])
-                self._send({"jsonrpc": "2.0", "id": message["id"],
-                            "result": [{"validate": True}] * len(items)})
+                self._send(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": message["id"],
+                        "result": [{"validate": True}] * len(items),
+                    }
+                )
         raise TimeoutError(f"yaml-language-server published nothing for {path}")
 
     def _request(self, method: str, params: dict[str, Any]) -> Any:

@@ -96,9 +96,7 @@ async def stop_signals(
     say: Callable[[str], None] | None = None,
     on_first: Callable[[], None] | None = None,
 ) -> AsyncIterator[StopSignals]:
-    handler = StopSignals(
-        stopper, grace_s=grace_s, say=say or _say, on_first=on_first
-    )
+    handler = StopSignals(stopper, grace_s=grace_s, say=say or _say, on_first=on_first)
     loop = asyncio.get_running_loop()
     installed: dict[signal.Signals, Any] = {}
     for signum in (signal.SIGINT, signal.SIGTERM):

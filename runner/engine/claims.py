@@ -27,12 +27,13 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import json
 import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from runner.engine.outputs import ArtifactOutput
 from runner.errors import StorageError
@@ -169,9 +170,9 @@ class Claims:
         # dataclasses.asdict deep-copies each one (a tenth of a job's bookkeeping CPU).
         fields = [{name: getattr(a, name) for name in _SHARED_FIELDS} for a in artifacts]
         self._known[key] = fields
-        body = json.dumps({"key": key, "artifacts": fields}, separators=(",", ":"))
+        body = orjson.dumps({"key": key, "artifacts": fields}, option=orjson.OPT_APPEND_NEWLINE)
         with contextlib.suppress(OSError):  # the run log has it too; this is a shortcut
-            os.write(self._done_fd, self._tag + b" " + body.encode() + b"\n")
+            os.write(self._done_fd, self._tag + b" " + body)
 
     async def _known_outcome(self, key: str) -> list[ArtifactOutput] | None:
         self._read_others()
@@ -214,10 +215,9 @@ class Claims:
                 if tag == self._tag:
                     continue  # our own outcome, known already
                 try:
-                    entry = json.loads(body)
+                    entry = orjson.loads(body)
                     self._known[str(entry["key"])] = list(entry["artifacts"])
                 except (ValueError, KeyError, TypeError):
                     continue
             if len(chunk) < _READ_BYTES:
                 break  # a short read is the end for now (one read per job, not two)
-

@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+import orjson
 
 from runner.errors import (
     REDACTOR,
@@ -339,6 +340,16 @@ async def send(
 _JSON_BODY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+def encode_json_body(value: Any) -> bytes:
+    """``value`` as a request body: orjson's bytes (a tenth of the json module's cost), or
+    the json module's for what orjson refuses (integers beyond 64 bits, lone surrogates).
+    Keys that are not strings become their text (a YAML ``logit_bias: {50256: -100}``)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return _JSON_BODY.encode(value).encode()
+
+
 async def exchange_json(
     client: httpx.AsyncClient,
     method: str,
@@ -368,7 +379,7 @@ async def exchange_json(
         url = _with_query(url, tuple(params.items()))
     body = None
     if json_body is not None:
-        body = _JSON_BODY.encode(json_body).encode()
+        body = encode_json_body(json_body)
         headers = {**headers, "Content-Type": "application/json"}
     if not isinstance(client, MediamixClient):
         request = client.build_request(
@@ -416,6 +427,10 @@ async def _read_capped(response: httpx.Response) -> bytes:
 
 def decode_json(response: httpx.Response | Reply, *, vendor: str) -> Any:
     """The JSON of a 2xx body; malformed or cut-off JSON is transient (a retry may work)."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        pass  # the json module takes what orjson refuses: NaN, a lone surrogate's escape
     try:
         return json.loads(response.content)
     except ValueError as exc:

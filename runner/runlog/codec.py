@@ -15,6 +15,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from runner.errors import REDACTOR, redact
 from runner.runlog.records import (
     ArtifactRecord,
@@ -99,27 +101,30 @@ def _clean(value: Any) -> Any:
     return redact(str(value))
 
 
-def encode_line(table: str, seq: int, fields: dict[str, Any]) -> str:
+def encode_line(table: str, seq: int, fields: dict[str, Any]) -> bytes:
+    """One journal line (UTF-8, newline included) for a record's ``fields``."""
     # A field left out reads back as NULL (ingest names every column), exactly as a null
     # would: most fields of most records are None, and skipping them halves the work.
     row = {name: value for name, value in fields.items() if value is not None}
     row["table"] = table
     row["seq"] = seq
-    # Fast path: the C encoder does the whole record, and the secrets are blanked in the
-    # encoded line in one pass (a quarter of the cost of cleaning value by value). It
-    # gives way to the value-by-value path for NaN/inf (which become null), keys JSON
-    # cannot name, and secrets whose characters make line-level blanking unsafe.
+    # Fast path: orjson encodes the whole record (NaN and inf as null, as _clean does),
+    # and the secrets are blanked in the encoded line in one pass. It gives way to the
+    # value-by-value path for what orjson refuses (keys that are not strings, integers
+    # beyond 64 bits, strings holding lone surrogates) and for secrets whose characters
+    # make line-level blanking unsafe.
     try:
-        redacted = REDACTOR.redact_json(_FAST_ENCODER.encode(row))
-    except (ValueError, TypeError):
+        redacted = REDACTOR.redact_json(orjson.dumps(row, default=_as_text, option=_LINE))
+    except orjson.JSONEncodeError:
         redacted = None
     if redacted is not None:
         return redacted
-    return _ENCODER.encode({name: _clean(value) for name, value in row.items()})
+    # ASCII with escapes: a lone surrogate (a batch row's "\\ud800") stays valid UTF-8.
+    return (_ENCODER.encode({name: _clean(value) for name, value in row.items()}) + "\n").encode()
 
 
 def _as_text(value: Any) -> Any:
-    """What the fast encoder cannot encode itself, as :func:`_clean` would write it."""
+    """What orjson is not to encode itself, as :func:`_clean` would write it."""
     if isinstance(value, datetime):
         return _utc_naive_iso(value)
     if isinstance(value, set | frozenset):
@@ -127,9 +132,11 @@ def _as_text(value: Any) -> Any:
     return str(value)
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-_FAST_ENCODER = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_as_text
+_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+#: Times go through _as_text (naive UTC, no offset: what ingest has always read), and so
+#: do dataclasses (their text, as the value-by-value path writes them).
+_LINE = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_APPEND_NEWLINE
 )
 
 

@@ -140,7 +140,7 @@ class RunLogWriter:
     # -- the sink protocol ---------------------------------------------------------
 
     def write(self, record: Record) -> None:
-        data = (encode_line(table_of(record), next_seq(), record.__dict__) + "\n").encode()
+        data = encode_line(table_of(record), next_seq(), record.__dict__)
         with self._lock:
             if self._closed:
                 raise RunLogError("run-log writer is closed")
