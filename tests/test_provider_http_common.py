@@ -17,10 +17,13 @@ from runner.errors import (
 )
 from runner.providers.http_common import (
     ErrorDetail,
+    decode_json,
+    encode_json_body,
     error_for_status,
     parse_error_body,
     parse_retry_after,
 )
+from runner.transport import Reply
 
 
 @pytest.mark.parametrize(
@@ -128,3 +131,32 @@ def test_secrets_in_a_vendor_message_are_blanked() -> None:
     detail = ErrorDetail("Incorrect API key provided: sk-live-abcdefgh1234")
     error = error_for_status("Vendor", 401, detail, {}, secrets=["sk-live-abcdefgh1234"])
     assert "sk-live-abcdefgh1234" not in str(error) and "[REDACTED]" in str(error)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "café 🎬"}]},
+        {"logit_bias": {50256: -100}, "temperature": 1e-05},  # YAML gives int keys
+        {"seed": 2**70},  # beyond orjson's 64 bits: the json module's path
+        {"prompt": "half an emoji \ud83d"},  # a lone surrogate, as a JSON row can hold
+    ],
+)
+def test_a_request_body_means_what_the_json_module_would_send(body: dict[str, object]) -> None:
+    encoded = encode_json_body(body)
+    assert json.loads(encoded) == json.loads(json.dumps(body))
+    assert b"\n" not in encoded and b": " not in encoded  # compact, as httpx sends JSON
+
+
+@pytest.mark.parametrize(
+    "content", [b'{"text": "ok", "n": 3}', b'{"score": NaN}', b'{"text": "\\ud83d cut"}']
+)
+def test_a_2xx_body_the_json_module_reads_is_never_called_malformed(content: bytes) -> None:
+    reply = Reply(200, {}, content)
+    decoded = decode_json(reply, vendor="openai")
+    assert json.dumps(decoded, sort_keys=True) == json.dumps(json.loads(content), sort_keys=True)
+
+
+def test_a_cut_off_2xx_body_is_transient() -> None:
+    with pytest.raises(TransientError, match="not valid JSON"):
+        decode_json(Reply(200, {}, b'{"text": "o'), vendor="openai")

@@ -336,14 +336,16 @@ async def send(
     )
 
 
-#: JSON bodies as httpx (0.28+) encodes them: compact, UTF-8, no NaN.
-_JSON_BODY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+#: For what orjson refuses: compact, no NaN, and ASCII, so that a lone surrogate becomes
+#: its escape instead of text UTF-8 cannot hold.
+_JSON_BODY = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)
 
 
 def encode_json_body(value: Any) -> bytes:
-    """``value`` as a request body: orjson's bytes (a tenth of the json module's cost), or
-    the json module's for what orjson refuses (integers beyond 64 bits, lone surrogates).
-    Keys that are not strings become their text (a YAML ``logit_bias: {50256: -100}``)."""
+    """``value`` as a request body, compact and UTF-8 as httpx (0.28+) encodes JSON:
+    orjson's bytes (a tenth of the json module's cost), or the json module's for what
+    orjson refuses (integers beyond 64 bits, lone surrogates). Keys that are not strings
+    become their text (a YAML ``logit_bias: {50256: -100}``)."""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:
