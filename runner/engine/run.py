@@ -23,6 +23,7 @@ from runner.config.project import Workspace
 from runner.engine.accounts import AccountPool
 from runner.engine.attempts import Job
 from runner.engine.claims import Claims
+from runner.engine.collector import paced_for_a_run
 from runner.engine.job_flow import JobFlow
 from runner.engine.outputs import StepOutput
 from runner.engine.parking import ParkingLot
@@ -443,7 +444,8 @@ class Engine:
         run = PipelineRun(
             plan, self.services, run_id=run_id, job_ids=job_ids, start_event=start_event
         )
-        return await run.execute()
+        with paced_for_a_run():
+            return await run.execute()
 
     def cancel(self, run_id: str) -> None:
         """Say that ``run_id`` is being cancelled on request (the caller then cancels the
