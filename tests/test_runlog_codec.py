@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -48,9 +49,29 @@ _secrets = st.lists(
 )
 
 
+class _Instant:
+    """A time as a line may spell it: ISO text with its offset, or naive UTC text (the
+    value-by-value path), either of which DuckDB reads as the same UTC TIMESTAMP."""
+
+    def __init__(self, value: datetime) -> None:
+        self.utc = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, str):
+            return NotImplemented
+        try:
+            read = datetime.fromisoformat(other)
+        except ValueError:
+            return False
+        return (read if read.tzinfo is not None else read.replace(tzinfo=UTC)) == self.utc
+
+    def __repr__(self) -> str:
+        return f"_Instant({self.utc.isoformat()})"
+
+
 def _expected(value: Any, redactor: SecretRedactor) -> Any:
-    """What the run log must hold for ``value``: strings blanked one by one, times as naive
-    UTC ISO text, non-finite numbers as null, anything else as its text."""
+    """What the run log must hold for ``value``: strings blanked one by one, times as the
+    same UTC instant, non-finite numbers as null, anything else as its text."""
     if isinstance(value, str):
         return redactor.redact(value)
     if value is None or isinstance(value, bool | int):
@@ -58,9 +79,7 @@ def _expected(value: Any, redactor: SecretRedactor) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.isoformat()
+        return _Instant(value)
     if isinstance(value, dict):
         return {redactor.redact(k): _expected(v, redactor) for k, v in value.items()}
     if isinstance(value, list):
@@ -118,3 +137,20 @@ def test_a_secret_that_could_match_json_syntax_is_not_blanked_line_wide() -> Non
         redactor.add("sk-live-abc123")
         redactor.add(odd)
         assert redactor.redact_json(b'{"n":12345678}') is None
+
+
+def test_duckdb_reads_every_time_of_a_line_as_its_utc_instant(tmp_path: Path) -> None:
+    """Ingest reads lines with ``read_json`` into TIMESTAMP columns: an offset is applied,
+    a naive time is taken as UTC (what the value-by-value path writes)."""
+    lines = tmp_path / "batch.jsonl"
+    lines.write_bytes(
+        codec.encode_line("events", 1, {"moment": T0})
+        + codec.encode_line("events", 2, {"moment": T0.astimezone(timezone(timedelta(hours=5)))})
+        + codec.encode_line("events", 3, {"moment": T0.replace(tzinfo=None)})
+        + codec.encode_line("events", 4, {"moment": T0, "n": 2**70})  # the value-by-value path
+    )
+    read = duckdb.sql(
+        f"SELECT moment FROM read_json('{lines}', format = 'newline_delimited', "
+        "columns = {'moment': 'TIMESTAMP', 'n': 'HUGEINT'}) ORDER BY moment"
+    ).fetchall()
+    assert read == [(T0.replace(tzinfo=None),)] * 4

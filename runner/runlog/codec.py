@@ -2,8 +2,9 @@
 
 One line per record: the record's fields plus ``table`` (where it goes) and ``seq`` (a
 process-wide, strictly increasing number that decides which version of a run or job
-wins). Times become naive ISO-8601 strings in UTC, which DuckDB parses into TIMESTAMP.
-Every string, however deeply nested, passes through the secret redactor first.
+wins). Times are ISO-8601 strings in UTC, with the offset ``+00:00`` or without one,
+both of which DuckDB's ``read_json`` reads into the same TIMESTAMP. Every string,
+however deeply nested, is blanked of secrets.
 """
 
 from __future__ import annotations
@@ -75,6 +76,11 @@ def _utc_naive_iso(value: datetime) -> str:
     return value.isoformat()
 
 
+def _utc(value: datetime) -> datetime:
+    """``value`` in UTC (a naive time is UTC already)."""
+    return value if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _clean(value: Any) -> Any:
     kind = type(value)
     # Exact-type checks first: this runs for every field of every record.
@@ -105,7 +111,13 @@ def encode_line(table: str, seq: int, fields: dict[str, Any]) -> bytes:
     """One journal line (UTF-8, newline included) for a record's ``fields``."""
     # A field left out reads back as NULL (ingest names every column), exactly as a null
     # would: most fields of most records are None, and skipping them halves the work.
-    row = {name: value for name, value in fields.items() if value is not None}
+    # Times at the top level are TIMESTAMP columns: DuckDB 1.1 applies a line's offset
+    # but 2.0 drops it, so every time reaches the line in UTC (records' own are already).
+    row = {
+        name: value if not isinstance(value, datetime) or value.tzinfo is UTC else _utc(value)
+        for name, value in fields.items()
+        if value is not None
+    }
     row["table"] = table
     row["seq"] = seq
     # Fast path: orjson encodes the whole record (NaN and inf as null, as _clean does),
@@ -124,20 +136,16 @@ def encode_line(table: str, seq: int, fields: dict[str, Any]) -> bytes:
 
 
 def _as_text(value: Any) -> Any:
-    """What orjson is not to encode itself, as :func:`_clean` would write it."""
-    if isinstance(value, datetime):
-        return _utc_naive_iso(value)
+    """What orjson cannot encode itself, as :func:`_clean` would write it."""
     if isinstance(value, set | frozenset):
         return list(value)
     return str(value)
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)
-#: Times go through _as_text (naive UTC, no offset: what ingest has always read), and so
-#: do dataclasses (their text, as the value-by-value path writes them).
-_LINE = (
-    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_APPEND_NEWLINE
-)
+#: Dataclasses as their text, as the value-by-value path writes them. Times are encoded
+#: natively (a callback per time cost about 1 us a line, a sixth of its encoding).
+_LINE = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_APPEND_NEWLINE
 
 
 def table_of(record: Record) -> str:
