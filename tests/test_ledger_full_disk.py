@@ -113,12 +113,12 @@ def test_records_held_while_the_run_log_disk_is_full_are_written_when_space_retu
     appends = Counter[str]()
     options = BatchOptions(concurrency=CONCURRENCY)
 
-    def filling(self: journal._Segment, data: bytes) -> None:
+    def filling(self: journal._Segment, data: bytes, records: int = 1) -> None:
         appends["all"] += 1
-        # Full from the 200th record until the batch has stopped dispatching; then room.
+        # Full from the 200th write until the batch has stopped dispatching; then room.
         if appends["all"] >= 200 and options.stopper.kind != "runlog":
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_append(self, data)
+        real_append(self, data, records)
 
     monkeypatch.setattr(journal._Segment, "append", filling)
     result = run_in_process(project, options=options)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -387,6 +388,44 @@ def test_every_record_is_in_the_journal_when_write_returns_in_order(tmp_path: Pa
         assert con.execute("SELECT count(*), min(status) FROM jobs").fetchall() == [
             (2, "succeeded")
         ]
+
+
+def test_records_written_together_are_one_write_and_held_together_on_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = RunLog(tmp_path)
+    writer = log.writer(flush_interval_s=3600)
+    job = JobRecord(job_id="j", run_id="r", step_id="s", media_type="text", started_at=T0)
+    attempt = AttemptRecord(
+        attempt_id="a", job_id="j", run_id="r", number=1, provider="openai", model="m",
+        started_at=T0, status="succeeded",
+    )  # fmt: skip
+    succeeded = replace(job, status="succeeded", finished_at=T0)
+    sizes: list[int] = []
+    real_write = os.write
+    full = [True]
+
+    def write(fd: int, data: bytes) -> int:
+        if full[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        sizes.append(data.count(b"\n"))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    writer.write(job)
+    writer.write_all([attempt, succeeded])
+    assert writer.unwritten == 3  # records, not writes
+    assert "3 run-log record(s) held" in (writer.problem() or "")
+    full[0] = False
+    writer.flush()
+    assert writer.unwritten == 0 and writer.problem() is None
+    writer.write_all([replace(attempt, attempt_id="b"), succeeded])
+    assert sizes == [1, 2, 2]  # held writes keep their units; a unit is one write
+    monkeypatch.setattr(os, "write", real_write)
+    writer.close()
+    with log.connect_readonly() as con:
+        assert con.execute("SELECT status FROM jobs").fetchall() == [("succeeded",)]
+        assert con.execute("SELECT count(*) FROM attempts").fetchall() == [(2,)]
 
 
 def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import pickle
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from runner.runlog.records import AttemptRecord, JobRecord, Record
@@ -298,6 +298,10 @@ class StreamSink:
         if isinstance(record, JobRecord | AttemptRecord):
             record.worker = self.link.worker
         self.link.record(("r", record))
+
+    def write_all(self, records: Sequence[Record]) -> None:
+        for record in records:
+            self.write(record)
 
     def flush(self) -> None:
         self.link.wake()

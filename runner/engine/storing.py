@@ -56,9 +56,7 @@ class OutputStoring:
             for key in staged:
                 await sv.store.unstage(key)
             raise
-        for _, _, record, _ in placed:
-            sv.sink.write(record)
-        sv.sink.write(succeeded)
+        sv.sink.write_all([*(record for _, _, record, _ in placed), succeeded])
         try:
             for key, _, _, _ in placed:
                 sv.store.publish(key)

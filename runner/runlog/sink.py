@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from runner.runlog.records import Record
@@ -11,6 +12,10 @@ class RunLogSink(Protocol):
     def write(self, record: Record) -> None:
         """Record durably (or hold it and report a problem); never blocks for long.
         Run and job records are upserts by id."""
+
+    def write_all(self, records: Sequence[Record]) -> None:
+        """:meth:`write` each of ``records``, in order, as one unit where the sink can:
+        a process killed meanwhile leaves all of them or none."""
 
     def flush(self) -> None:
         """Hand everything written so far to the merge."""
@@ -31,6 +36,9 @@ class MemorySink:
 
     def write(self, record: Record) -> None:
         self.records.append(record)
+
+    def write_all(self, records: Sequence[Record]) -> None:
+        self.records.extend(records)
 
     def flush(self) -> None:
         return None

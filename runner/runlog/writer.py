@@ -1,4 +1,5 @@
-"""The run log's write side: a per-process journal, one ``write`` per record.
+"""The run log's write side: a per-process journal, one ``write`` per record (or per unit
+of records that belong together, such as a job's artifacts and its success).
 
 A record is durable the moment ``write()`` returns: its JSON line has been handed to the
 kernel with one ``os.write`` on the process's journal segment in ``inbox/``, so it
@@ -27,6 +28,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 
 from runner.errors import RunLogError
@@ -82,14 +84,15 @@ class _Segment:
         self.size = 0
         self.records = 0
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes, records: int = 1) -> None:
+        """Append ``data`` (``records`` whole lines) with one write."""
         written = os.write(self.fd, data)
         if written != len(data):
             # A torn line would poison the file: cut it off and report the full disk.
             os.ftruncate(self.fd, self.size)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         self.size += written
-        self.records += 1
+        self.records += records
 
     def seal(self) -> None:
         """Hand the segment to ingest: rename to ``.jsonl``, then let go of the lock."""
@@ -124,8 +127,10 @@ class RunLogWriter:
         self.flush_interval_s = flush_interval_s
         self.max_batch = max_batch
         self._segment: _Segment | None = None
-        #: Encoded records the disk refused, oldest first; written when space returns.
-        self._held: deque[bytes] = deque()
+        #: Encoded records the disk refused (lines, how many), oldest first; written when
+        #: space returns.
+        self._held: deque[tuple[bytes, int]] = deque()
+        self._held_records = 0
         self._error: OSError | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -140,23 +145,35 @@ class RunLogWriter:
     # -- the sink protocol ---------------------------------------------------------
 
     def write(self, record: Record) -> None:
-        data = encode_line(table_of(record), next_seq(), record.__dict__)
+        self._append(encode_line(table_of(record), next_seq(), record.__dict__), 1)
+
+    def write_all(self, records: Sequence[Record]) -> None:
+        """The records' lines with one ``write``: a job's artifacts and its success reach
+        the journal together (and a system call per record is saved)."""
+        lines = [encode_line(table_of(record), next_seq(), record.__dict__) for record in records]
+        self._append(b"".join(lines), len(lines))
+
+    def _append(self, data: bytes, records: int) -> None:
         with self._lock:
             if self._closed:
                 raise RunLogError("run-log writer is closed")
             if self._held:
-                self._held.append(data)
+                self._hold(data, records)
                 return
             try:
                 segment = self._segment or self._open_segment()
-                segment.append(data)
+                segment.append(data, records)
             except OSError as exc:
                 self._error = exc
-                self._held.append(data)
+                self._hold(data, records)
                 return
             full = segment.records >= self.max_batch
         if full:
             self._wake.set()
+
+    def _hold(self, data: bytes, records: int) -> None:
+        self._held.append((data, records))
+        self._held_records += records
 
     def flush(self) -> None:
         """Hand everything written so far to ingest (records are durable already). Never
@@ -184,11 +201,11 @@ class RunLogWriter:
         if not self._held:
             return None
         reason = self._error.strerror if self._error and self._error.strerror else "error"
-        return f"{reason} at {self.inbox}: {len(self._held)} run-log record(s) held in memory"
+        return f"{reason} at {self.inbox}: {self._held_records} run-log record(s) held in memory"
 
     @property
     def unwritten(self) -> int:
-        return len(self._held)
+        return self._held_records
 
     def __enter__(self) -> RunLogWriter:
         return self
@@ -227,9 +244,9 @@ class RunLogWriter:
         while self._held:
             try:
                 segment = self._segment or self._open_segment()
-                segment.append(self._held[0])
+                segment.append(*self._held[0])
             except OSError as exc:
                 self._error = exc
                 return
-            self._held.popleft()
+            self._held_records -= self._held.popleft()[1]
         self._error = None

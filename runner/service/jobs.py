@@ -18,7 +18,7 @@ traceback goes to the crash log and its jobs are recorded failed with the crash 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,6 +53,11 @@ class ObservedSink:
     def write(self, record: Record) -> None:
         self.inner.write(record)
         self.board.observe(record)
+
+    def write_all(self, records: Sequence[Record]) -> None:
+        self.inner.write_all(records)
+        for record in records:
+            self.board.observe(record)
 
     def flush(self) -> None:
         self.inner.flush()
