@@ -162,16 +162,16 @@ def test_answers_paid_while_the_outputs_disk_is_full_are_stored_on_resume_withou
 def test_outputs_refusing_writes_park_the_answers_injected(
     project: Path, fake: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = local_storage.LocalBackend.put_bytes
+    real = local_storage.LocalBackend.write_bytes
     writes = Counter[str]()
 
-    async def full(self: local_storage.LocalBackend, data: bytes, key: str) -> Path:
+    async def full(self: local_storage.LocalBackend, data: bytes, key: str) -> None:
         writes["all"] += 1
         if writes["all"] > 10:
             raise StorageError(f"cannot write {key}: No space left on device")
-        return await real(self, data, key)
+        await real(self, data, key)
 
-    monkeypatch.setattr(local_storage.LocalBackend, "put_bytes", full)
+    monkeypatch.setattr(local_storage.LocalBackend, "write_bytes", full)
     result = run_in_process(project)
     assert result.stopped == "storage"  # type: ignore[attr-defined]
     paid_first = paid(fake)
@@ -179,7 +179,7 @@ def test_outputs_refusing_writes_park_the_answers_injected(
     assert len(parked) == paid_first - 10  # every paid answer not stored is parked
     failed = query(project, "SELECT error_class, error FROM jobs WHERE status = 'failed'")
     assert {f["error_class"] for f in failed} >= {"storage"}
-    monkeypatch.setattr(local_storage.LocalBackend, "put_bytes", real)
+    monkeypatch.setattr(local_storage.LocalBackend, "write_bytes", real)
 
     resumed = run_in_process(project, resume=True)
 

@@ -112,7 +112,7 @@ class OutputStoring:
             media_type=job.plan.media_type,
             mime=facts.mime,
             uri=where.uri,
-            path=str(where.local_path) if where.local_path is not None else None,
+            path=where.local_file,
             public_url=where.public_url,
             size=facts.size,
             sha256=facts.sha256,

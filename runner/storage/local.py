@@ -86,13 +86,17 @@ class LocalBackend:
         return Path(self._root, key)
 
     async def put_bytes(self, data: bytes, key: str) -> Path:
+        """Write ``data`` as the artifact ``key``; returns its file."""
+        await self.write_bytes(data, key)
+        return Path(self._root, key)
+
+    async def write_bytes(self, data: bytes, key: str) -> None:
         """Write ``data`` as the artifact ``key``; small writes run on the event loop,
         where a thread hop would cost more than the write (text jobs in a big batch)."""
         if len(data) <= INLINE_WRITE_BYTES:
             self._write_new(key, data)
         else:
             await asyncio.to_thread(self._write_new, key, data)
-        return Path(self._root, key)
 
     def _write_new(self, key: str, data: bytes) -> None:
         folders, name = split_key(key)

@@ -37,6 +37,17 @@ class StoredObject:
     local_path: Path | None
 
 
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a key's artifact will be, known before anything is written."""
+
+    uri: str
+    public_url: str | None
+    #: The final file on local storage; None for remote storage. Text, not a Path:
+    #: building a Path costs more than the rest of the answer (thousands per batch).
+    local_file: str | None
+
+
 class ArtifactStore:
     def __init__(self, spec: StorageSpec, *, project_root: Path) -> None:
         self.spec = spec
@@ -104,7 +115,7 @@ class ArtifactStore:
         target = _pending_key(key) if isinstance(self._backend, LocalBackend) else key
         if data is not None:
             if isinstance(self._backend, LocalBackend):
-                await self._backend.put_bytes(data, target)
+                await self._backend.write_bytes(data, target)
             else:
                 await self._backend.put_bytes(data, target, content_type=content_type)
         else:
@@ -132,15 +143,15 @@ class ArtifactStore:
         except OSError as exc:
             raise StorageError(f"cannot publish artifact {key}: {exc.strerror or exc}") from exc
 
-    def locate(self, key: str) -> StoredObject:
-        """Where ``key`` goes, as a put would return it, before anything is written."""
+    def locate(self, key: str) -> Placement:
+        """Where ``key`` goes, as a put would say, before anything is written."""
         check_key(key)
-        local = (
-            Path(os.path.join(self._backend.root, key))
-            if isinstance(self._backend, LocalBackend)
-            else None
+        local = None
+        if isinstance(self._backend, LocalBackend):
+            local = os.path.join(self._backend.root, key)
+        return Placement(
+            uri=self._backend.uri_for(key), public_url=self._public_url_of(key), local_file=local
         )
-        return self._stored(key, local)
 
     def _stored(self, key: str, local_path: Path | None) -> StoredObject:
         """What a put returns, for a ``key`` the put has already checked."""
