@@ -6,6 +6,7 @@ Shared by tests/test_batch*.py and tests/test_cli_batch.py.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,14 @@ def batch_project(
     )
     project.write("pipelines/notes.yaml", json.dumps(pipeline or PIPELINE))
     return project
+
+
+def batch_command(concurrency: int, *args: str) -> list[str]:
+    """``mediamix batch pipelines/notes.yaml rows.jsonl --json`` as a child process runs it."""
+    return [
+        sys.executable, "-m", "runner.cli.main", "batch", "pipelines/notes.yaml", "rows.jsonl",
+        "--concurrency", str(concurrency), "--json", *args,
+    ]  # fmt: skip
 
 
 def write_rows(path: Path, n: int, *, start: int = 0) -> Path:

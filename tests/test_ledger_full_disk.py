@@ -13,7 +13,6 @@ import asyncio
 import errno
 import json
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -24,7 +23,14 @@ from runner.config.project import load_workspace
 from runner.errors import StorageError
 from runner.runlog import writer as journal
 from runner.storage import local as local_storage
-from tests.batch_support import batch_project, chat_prompts, prompt_of, query, write_rows
+from tests.batch_support import (
+    batch_command,
+    batch_project,
+    chat_prompts,
+    prompt_of,
+    query,
+    write_rows,
+)
 from tests.engine_support import log_rows
 from tests.fakeprovider import FakeProviderServer
 from tests.tmpfs import grow, tiny_tmpfs
@@ -35,18 +41,7 @@ CONCURRENCY = 8
 
 def batch(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runner.cli.main",
-            "batch",
-            "pipelines/notes.yaml",
-            "rows.jsonl",
-            "--concurrency",
-            str(CONCURRENCY),
-            "--json",
-            *args,
-        ],
+        batch_command(CONCURRENCY, *args),
         cwd=root,
         capture_output=True,
         text=True,
@@ -100,9 +95,8 @@ def test_a_full_run_log_disk_stops_dispatch_and_says_where(
         grow(log_dir, "8m")
         # What the log holds now vs what was paid: only calls in flight when the disk
         # filled can be missing (it used to be 600 paid, 83 logged).
-        logged = log_rows(log_dir, "SELECT count(*) AS n FROM attempts WHERE status = 'succeeded'")[
-            0
-        ]["n"]
+        (row,) = log_rows(log_dir, "SELECT count(*) AS n FROM attempts WHERE status = 'succeeded'")
+        logged = row["n"]
     assert paid(fake) - logged <= CONCURRENCY
 
 

@@ -16,14 +16,20 @@ import json
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.batch_support import batch_project, chat_prompts, prompt_of, query, write_rows
+from tests.batch_support import (
+    batch_command,
+    batch_project,
+    chat_prompts,
+    prompt_of,
+    query,
+    write_rows,
+)
 from tests.fakeprovider import FakeProviderServer
 
 ROWS = 240
@@ -32,18 +38,7 @@ CONCURRENCY = 16
 
 def start_batch(root: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "runner.cli.main",
-            "batch",
-            "pipelines/notes.yaml",
-            "rows.jsonl",
-            "--concurrency",
-            str(CONCURRENCY),
-            "--json",
-            *args,
-        ],
+        batch_command(CONCURRENCY, *args),
         cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

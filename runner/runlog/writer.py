@@ -130,7 +130,6 @@ class RunLogWriter:
         #: Encoded records the disk refused (lines, how many), oldest first; written when
         #: space returns.
         self._held: deque[tuple[bytes, int]] = deque()
-        self._held_records = 0
         self._error: OSError | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -158,22 +157,18 @@ class RunLogWriter:
             if self._closed:
                 raise RunLogError("run-log writer is closed")
             if self._held:
-                self._hold(data, records)
+                self._held.append((data, records))
                 return
             try:
                 segment = self._segment or self._open_segment()
                 segment.append(data, records)
             except OSError as exc:
                 self._error = exc
-                self._hold(data, records)
+                self._held.append((data, records))
                 return
             full = segment.records >= self.max_batch
         if full:
             self._wake.set()
-
-    def _hold(self, data: bytes, records: int) -> None:
-        self._held.append((data, records))
-        self._held_records += records
 
     def flush(self) -> None:
         """Hand everything written so far to ingest (records are durable already). Never
@@ -201,11 +196,11 @@ class RunLogWriter:
         if not self._held:
             return None
         reason = self._error.strerror if self._error and self._error.strerror else "error"
-        return f"{reason} at {self.inbox}: {self._held_records} run-log record(s) held in memory"
+        return f"{reason} at {self.inbox}: {self.unwritten} run-log record(s) held in memory"
 
     @property
     def unwritten(self) -> int:
-        return self._held_records
+        return sum(records for _, records in self._held)
 
     def __enter__(self) -> RunLogWriter:
         return self
@@ -248,5 +243,5 @@ class RunLogWriter:
             except OSError as exc:
                 self._error = exc
                 return
-            self._held_records -= self._held.popleft()[1]
+            self._held.popleft()
         self._error = None
