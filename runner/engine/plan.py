@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from runner.config.crosscheck import check_pipeline, resolve_step_preset, step_dependencies
@@ -25,6 +26,7 @@ from runner.config.model import (
     Strategy,
 )
 from runner.config.project import Workspace
+from runner.engine.job_keys import JobKeys
 from runner.errors import ConfigError, UsageError
 from runner.providers.registry import provider_names
 
@@ -55,6 +57,11 @@ class StepPlan:
     @property
     def id(self) -> str:
         return self.step.id
+
+    @cached_property
+    def job_keys(self) -> JobKeys:
+        """Its jobs' idempotency keys (the step's share encoded once, for every job)."""
+        return JobKeys(self)
 
     def attempt_timeout(self, spec: ModelSpec) -> float:
         return spec.timeout_s or DEFAULT_TIMEOUT_S.get(self.media_type, 120.0)

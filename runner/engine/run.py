@@ -8,8 +8,6 @@ goes on with everything else.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import platform
 import random
 import time
@@ -61,41 +59,6 @@ from runner.storage.local_copies import LocalCopies
 
 #: Where runs happen, as the run log records it.
 _HOST = platform.node()
-
-
-def job_key(
-    pipeline: str,
-    sp: StepPlan,
-    prompt: str,
-    params: Any,
-    inputs: list[InputAsset],
-    item_index: int | None = None,
-) -> str:
-    """Idempotency key: the same pipeline, step, resolved config and inputs give the same
-    key. A for_each item's position is part of it: four items with one prompt are four
-    pictures wanted, not one bought four times."""
-    material = {
-        "pipeline": pipeline,
-        "step": sp.id,
-        "item_index": item_index,
-        "media_type": sp.media_type,
-        "strategy": sp.strategy,
-        "prompt": prompt,
-        "params": params,
-        "preset_params": sp.preset.params if sp.preset else None,
-        "candidates": [[c.provider, c.model, c.account, c.params] for c in sp.candidates],
-        "validate": sp.validate,
-        # By content, so a resumed or repeated run with the same inputs finds the same key.
-        "inputs": [a.sha256 or a.url or a.path or a.text for a in inputs],
-    }
-    if sp.judge is not None:
-        # A judge changes what counts as done; without one the key is what it always was.
-        material["judge"] = [
-            sp.judge.provider, sp.judge.model, sp.judge.rubric, sp.judge.min_score,
-            sp.judge.on_judge_error,
-        ]  # fmt: skip
-    blob = json.dumps(material, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
 
 
 class PipelineRun:
@@ -339,7 +302,7 @@ class PipelineRun:
         prompt = render(sp.step.prompt, context, step=sp.id, limits=self.limits)
         params = render_params(sp.step.params, context, step=sp.id, limits=self.limits)
         inputs = self._inputs_for(sp)
-        key = job_key(self.plan.pipeline.name, sp, prompt, params, inputs, index)
+        key = sp.job_keys.key(self.plan.pipeline.name, prompt, params, inputs, index)
         rubric = None
         if sp.judge is not None:
             rubric_names = {**context, "prompt": prompt, "media_type": sp.media_type}

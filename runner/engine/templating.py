@@ -11,6 +11,7 @@ from jinja2 import StrictUndefined, Template
 from jinja2 import TemplateError as JinjaTemplateError
 
 from runner.config.model import TemplateLimits
+from runner.engine.substitution import Names, Substitution, substitution
 from runner.engine.template_bounds import ACTIVE, BoundedSandbox, BoundExceeded, Budget
 from runner.errors import TemplateError
 
@@ -36,40 +37,6 @@ def template_names(
         "run": run,
         "pipeline": {"name": pipeline},
     }
-
-
-class Names:
-    """Read-only names for templates: ``inputs.items`` means the input called "items".
-
-    A plain dict would answer ``inputs.items`` with its own ``.items`` method, so
-    templates see this wrapper, which has no methods of its own to shadow a name.
-    """
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        object.__setattr__(self, "_data", data)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._data[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __getitem__(self, name: str) -> Any:
-        return self._data[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._data
-
-    def __iter__(self) -> Any:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        return repr(dict(self._data))
 
 
 #: Bounds when the caller names none (mediamix.yaml's ``limits:`` defaults).
@@ -105,6 +72,16 @@ def _compiled(source: str) -> Template:
     return env.from_string(env.parse_bounded(source))
 
 
+@lru_cache(maxsize=1024)
+def _substitution(source: str) -> Substitution | None:
+    """The template as text and name lookups, when that is all it is (see
+    runner.engine.substitution); None also when it does not parse (Jinja says why)."""
+    try:
+        return substitution(environment().parse(source))
+    except JinjaTemplateError:
+        return None
+
+
 def render(
     source: str,
     context: Mapping[str, Any],
@@ -115,6 +92,9 @@ def render(
 ) -> str:
     """Render ``source`` within ``limits``: past its time or size bound the render stops
     with a TemplateError naming the step (the step fails, as with any template error)."""
+    simple = _substitution(source)
+    if simple is not None and (text := simple.render(context, limits.output_chars)) is not None:
+        return text
     budget = Budget(limits)
     token = ACTIVE.set(budget)
     try:
