@@ -159,11 +159,13 @@ def test_outputs_refusing_writes_park_the_answers_injected(
     real = local_storage.LocalBackend.write_bytes
     writes = Counter[str]()
 
-    async def full(self: local_storage.LocalBackend, data: bytes, key: str) -> None:
+    async def full(
+        self: local_storage.LocalBackend, data: bytes, key: str, *, keep_folder: bool = False
+    ) -> int | None:
         writes["all"] += 1
         if writes["all"] > 10:
             raise StorageError(f"cannot write {key}: No space left on device")
-        await real(self, data, key)
+        return await real(self, data, key, keep_folder=keep_folder)
 
     monkeypatch.setattr(local_storage.LocalBackend, "write_bytes", full)
     result = run_in_process(project)

@@ -403,6 +403,47 @@ def test_local_exists_read_open_delete(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
+def test_staged_text_appears_under_its_name_only_when_published(tmp_path: Path) -> None:
+    """Stage writes a hidden file (keeping its folder open for the rename), publish
+    renames it; nothing stays open, whichever way the staged artifact ends."""
+    store = local_store(tmp_path)
+    outputs = tmp_path / "outputs"
+    warm = asyncio.run(store.put_bytes(b"", "warm.txt", content_type="text/plain"))
+    asyncio.run(store.delete(warm.uri))  # the store keeps its root open from here on
+    before = open_descriptors()
+
+    async def scenario() -> None:
+        staged = await store.stage("r/a.txt", content_type="text/plain", data=b"paid for")
+        assert files_under(outputs) == ["r/.a.txt.pending"]
+        store.publish(staged)
+        assert files_under(outputs) == ["r/a.txt"]
+        assert (outputs / "r" / "a.txt").read_bytes() == b"paid for"
+
+        taken_back = await store.stage("r/b.txt", content_type="text/plain", data=b"b")
+        await store.unstage(taken_back)
+        assert files_under(outputs) == ["r/a.txt"]
+
+        # Recorded, then the process died before the rename: the next look finishes it.
+        orphan = await store.stage("r/c.txt", content_type="text/plain", data=b"c")
+        orphan.close()
+        assert await store.exists(store.uri_for("r/c.txt"))
+        assert files_under(outputs) == ["r/a.txt", "r/c.txt"]
+
+        # The folder removed between the bytes and the rename: one clear error.
+        gone = await store.stage("q/d.txt", content_type="text/plain", data=b"d")
+        shutil.rmtree(outputs / "q")
+        with pytest.raises(StorageError, match=r"cannot publish artifact q/d\.txt"):
+            store.publish(gone)
+
+    asyncio.run(scenario())
+    assert open_descriptors() == before
+
+
 @pytest.mark.parametrize(
     "uri_of_root",
     [

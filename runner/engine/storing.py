@@ -11,7 +11,7 @@ from runner.engine.outputs import ArtifactOutput
 from runner.engine.services import Services
 from runner.errors import StorageError
 from runner.runlog.records import ArtifactRecord, JobRecord, new_id, utcnow
-from runner.storage import render_key
+from runner.storage import Staged, render_key
 
 
 class OutputStoring:
@@ -47,22 +47,25 @@ class OutputStoring:
         # parking can keep it: their files are copied in, not moved, and the ones staged
         # already are taken back.
         several = len(placed) > 1
-        staged: list[str] = []
+        staged: list[Staged] = []
         try:
-            for key, output, record, produced in placed:
-                await self._stage(key, output, record, produced, move=not several)
-                staged.append(key)
-        except StorageError:
-            for key in staged:
-                await sv.store.unstage(key)
-            raise
-        sv.sink.write_all([*(record for _, _, record, _ in placed), succeeded])
-        try:
-            for key, _, _, _ in placed:
-                sv.store.publish(key)
-        except StorageError:
-            sv.sink.write(replace(succeeded, status="failed", error_class="storage"))
-            raise
+            try:
+                for key, output, record, produced in placed:
+                    staged.append(await self._stage(key, output, record, produced, several))
+            except StorageError:
+                for item in staged:
+                    await sv.store.unstage(item)
+                raise
+            sv.sink.write_all([*(record for _, _, record, _ in placed), succeeded])
+            try:
+                for item in staged:
+                    sv.store.publish(item)
+            except StorageError:
+                sv.sink.write(replace(succeeded, status="failed", error_class="storage"))
+                raise
+        finally:
+            for item in staged:
+                item.close()  # a folder publish or unstage did not take (an error between)
         if several and sv.store.is_local:
             for _, _, _, produced in placed:
                 if produced.path is not None:
@@ -134,20 +137,19 @@ class OutputStoring:
         output: ArtifactOutput,
         record: ArtifactRecord,
         produced: Produced,
-        *,
-        move: bool,
-    ) -> None:
+        several: bool,
+    ) -> Staged:
         sv = self.sv
         if produced.path is None:
             assert produced.text is not None, "an artifact without a file is text"
             data = produced.text.encode("utf-8")
-            await sv.store.stage(key, content_type=record.mime, data=data)
-        else:
-            await sv.store.stage(
-                key,
-                content_type=record.mime,
-                local_path=produced.path,
-                move=move and sv.store.is_local,
-            )
-            if not sv.store.is_local:
-                output.path = str(produced.path)  # a bucket's object: its scratch copy stays
+            return await sv.store.stage(key, content_type=record.mime, data=data)
+        staged = await sv.store.stage(
+            key,
+            content_type=record.mime,
+            local_path=produced.path,
+            move=not several and sv.store.is_local,
+        )
+        if not sv.store.is_local:
+            output.path = str(produced.path)  # a bucket's object: its scratch copy stays
+        return staged

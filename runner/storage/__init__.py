@@ -7,10 +7,11 @@ its key from the output template (:func:`render_key`), and hands both to
 
 from runner.storage.keys import check_key, extension_for, render_key
 from runner.storage.spool import spool_result
-from runner.storage.store import ArtifactStore, StoredObject
+from runner.storage.store import ArtifactStore, Staged, StoredObject
 
 __all__ = [
     "ArtifactStore",
+    "Staged",
     "StoredObject",
     "check_key",
     "extension_for",

@@ -90,22 +90,28 @@ class LocalBackend:
         await self.write_bytes(data, key)
         return Path(self._root, key)
 
-    async def write_bytes(self, data: bytes, key: str) -> None:
+    async def write_bytes(self, data: bytes, key: str, *, keep_folder: bool = False) -> int | None:
         """Write ``data`` as the artifact ``key``; small writes run on the event loop,
-        where a thread hop would cost more than the write (text jobs in a big batch)."""
-        if len(data) <= INLINE_WRITE_BYTES:
-            self._write_new(key, data)
-        else:
-            await asyncio.to_thread(self._write_new, key, data)
+        where a thread hop would cost more than the write (text jobs in a big batch).
 
-    def _write_new(self, key: str, data: bytes) -> None:
+        With ``keep_folder``, a small write returns its folder's descriptor, still open,
+        for a rename there that follows (see :meth:`rename_in`; the caller closes it);
+        otherwise, and for a write done in a thread, None."""
+        if len(data) <= INLINE_WRITE_BYTES:
+            return self._write_new(key, data, keep_folder=keep_folder)
+        await asyncio.to_thread(self._write_new, key, data, keep_folder=False)
+        return None
+
+    def _write_new(self, key: str, data: bytes, *, keep_folder: bool) -> int | None:
         folders, name = split_key(key)
         shown = f"{self._root}/{key}"
         for last_try in (False, True):
             folder = self._confined.open_folder(folders, create=True, fresh=last_try)
+            kept = False
             try:
                 _write_atomically(folder, name, shown, data)
-                return
+                kept = keep_folder
+                return folder if kept else None
             except FileNotFoundError:
                 if last_try:
                     raise StorageError(
@@ -114,7 +120,9 @@ class LocalBackend:
                 # The folder was removed while we wrote (a user cleaning up while a batch
                 # runs): walk, from the root, and make it again, once.
             finally:
-                os.close(folder)
+                if not kept:
+                    os.close(folder)
+        raise AssertionError("unreachable: the last try returns or raises")
 
     def _install(self, source: Path, key: str, move: bool) -> None:
         """Put ``source``'s bytes at ``key`` atomically (runs in a worker thread)."""
@@ -142,8 +150,18 @@ class LocalBackend:
         folders, name = split_key(key)
         source_folders, source_name = split_key(source_key)
         assert source_folders == folders, "a rename stays within its folder"
-        with self._folder(folders, create=False) as folder:
+        folder = self._confined.open_folder(folders, create=False)
+        try:
             os.replace(source_name, name, src_dir_fd=folder, dst_dir_fd=folder)
+        finally:
+            os.close(folder)
+
+    @staticmethod
+    def rename_in(folder: int, source_key: str, key: str) -> None:
+        """:meth:`rename`, in the folder a ``write_bytes(keep_folder=True)`` kept open
+        (the folder is not walked again)."""
+        source_name, name = split_key(source_key)[1], split_key(key)[1]
+        os.replace(source_name, name, src_dir_fd=folder, dst_dir_fd=folder)
 
     async def exists(self, uri: str) -> bool:
         return await asyncio.to_thread(self._exists, self._key_of(uri))

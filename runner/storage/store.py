@@ -48,6 +48,30 @@ class Placement:
     local_file: str | None
 
 
+class Staged:
+    """An artifact :meth:`ArtifactStore.stage` wrote and :meth:`ArtifactStore.publish`
+    gives its final name. On local storage a small write keeps its folder open for that
+    rename (one walk of the folders per artifact, not two): hand every one to ``publish``
+    or ``unstage``, which close it, or call :meth:`close`."""
+
+    __slots__ = ("_folder", "key")
+
+    def __init__(self, key: str, folder: int | None = None) -> None:
+        self.key = key
+        #: The open folder of the hidden file (None: walk to it again).
+        self._folder = folder
+
+    def take_folder(self) -> int | None:
+        """The open folder, handed over (the caller closes it); None after the first call."""
+        folder, self._folder = self._folder, None
+        return folder
+
+    def close(self) -> None:
+        folder = self.take_folder()
+        if folder is not None:
+            os.close(folder)
+
+
 class ArtifactStore:
     def __init__(self, spec: StorageSpec, *, project_root: Path) -> None:
         self.spec = spec
@@ -105,43 +129,54 @@ class ArtifactStore:
         data: bytes | None = None,
         local_path: Path | None = None,
         move: bool = False,
-    ) -> None:
+    ) -> Staged:
         """Write an artifact's bytes so that :meth:`publish` can make them appear under
         ``key`` at once. On local storage they go to a hidden name beside the final one
         (``.NAME.pending``), which :meth:`exists` finishes publishing if a process died
         between the two; a bucket has no rename, so there this is the whole upload.
         Where it ends up is :meth:`locate`'s answer, known before this is called."""
         check_key(key)
-        target = _pending_key(key) if isinstance(self._backend, LocalBackend) else key
-        if data is not None:
-            if isinstance(self._backend, LocalBackend):
-                await self._backend.write_bytes(data, target)
-            else:
-                await self._backend.put_bytes(data, target, content_type=content_type)
+        if isinstance(self._backend, LocalBackend):
+            target = _pending_key(key)
+            if data is not None:
+                folder = await self._backend.write_bytes(data, target, keep_folder=True)
+                return Staged(key, folder)
+            assert local_path is not None, "stage() needs data or a local file"
+            await self._backend.put(local_path, target, move=move)
+        elif data is not None:
+            await self._backend.put_bytes(data, key, content_type=content_type)
         else:
             assert local_path is not None, "stage() needs data or a local file"
-            if isinstance(self._backend, LocalBackend):
-                await self._backend.put(local_path, target, move=move)
-            else:
-                await self._backend.put(local_path, target, content_type=content_type)
-                if move:
-                    local_path.unlink(missing_ok=True)
+            await self._backend.put(local_path, key, content_type=content_type)
+            if move:
+                local_path.unlink(missing_ok=True)
+        return Staged(key)
 
-    async def unstage(self, key: str) -> None:
+    async def unstage(self, staged: Staged) -> None:
         """Take back a staged artifact that will not be published (best effort: what is
         left is a hidden ``.pending`` file or an unrecorded object, never a record)."""
+        staged.close()
+        key = staged.key
         target = _pending_key(key) if isinstance(self._backend, LocalBackend) else key
         with contextlib.suppress(StorageError, OSError):
             await self._backend.delete(self._backend.uri_for(target))
 
-    def publish(self, key: str) -> None:
+    def publish(self, staged: Staged) -> None:
         """Give a staged artifact its final name (nothing to do for a bucket)."""
+        folder = staged.take_folder()
         if not isinstance(self._backend, LocalBackend):
             return
+        key = staged.key
         try:
-            self._backend.rename(_pending_key(key), key)
+            if folder is None:
+                self._backend.rename(_pending_key(key), key)
+            else:
+                self._backend.rename_in(folder, _pending_key(key), key)
         except OSError as exc:
             raise StorageError(f"cannot publish artifact {key}: {exc.strerror or exc}") from exc
+        finally:
+            if folder is not None:
+                os.close(folder)
 
     def locate(self, key: str) -> Placement:
         """Where ``key`` goes, as a put would say, before anything is written."""
