@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from runner.config.project import load_workspace
+from runner.engine.api import plan_pipeline
+from runner.engine.dryrun import describe_plan
 from runner.engine.services import EngineOptions
 from tests.engine_support import Project
 from tests.fakeprovider import FakeProviderServer
@@ -235,3 +238,55 @@ def test_the_last_candidate_hands_back_at_once_before_any_backoff(
     ]
     first, _, last = attempts_of(project)
     assert gap_s(first["finished_at"], last["started_at"]) < 30
+
+
+def test_moving_to_another_account_does_not_use_up_an_attempt(
+    tmp_path: Path, fake: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one attempt per candidate, a 500 on the first account still ends in success
+    on the second: going on at once on an idle account is the same attempt. Each account
+    is asked once per attempt, so when both fail, the attempt is used up."""
+    retry = {"max_attempts": 1, "initial_backoff_s": 30, "jitter_s": 0}
+    project, keys = succeeded_after_one_500(
+        tmp_path, fake, monkeypatch, accounts=2, models=[MODEL], retry=retry
+    )
+    assert [a["status"] for a in attempts_of(project)] == ["failed", "succeeded"]
+    assert [fake.state.count(CHAT, key=key) for key in keys] == [1, 1]
+
+    both_fail, _ = project_with(
+        tmp_path / "both", fake, monkeypatch, accounts=2, models=[MODEL], retry=retry
+    )
+    fake.state.inject("500", path_contains=CHAT, times=2)
+    result = run_project(both_fail, options=SLEEPS_FOR_REAL)
+    assert result.status == "failed"
+    assert [a["status"] for a in attempts_of(both_fail)] == ["failed", "failed"]
+
+
+def test_with_one_account_a_failed_attempt_is_used_up(
+    tmp_path: Path, fake: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retry = {"max_attempts": 1, "initial_backoff_s": 30, "jitter_s": 0}
+    project, _ = project_with(tmp_path, fake, monkeypatch, accounts=1, models=[MODEL], retry=retry)
+    fake.state.inject("500", path_contains=CHAT)
+    result = run_project(project, options=SLEEPS_FOR_REAL)
+    assert result.status == "failed"
+    assert [a["status"] for a in attempts_of(project)] == ["failed"]
+
+
+@pytest.mark.parametrize("accounts", [1, 2])
+def test_the_dry_runs_worst_case_counts_a_timeout_on_every_account(
+    tmp_path: Path, fake: FakeProviderServer, monkeypatch: pytest.MonkeyPatch, accounts: int
+) -> None:
+    """An attempt that times out on one account goes on at once on the next: the worst
+    case of one attempt is one timeout per account serving the model."""
+    retry = {"max_attempts": 2, "initial_backoff_s": 1, "jitter_s": 0}
+    model = {**MODEL, "timeout": 10}
+    project, _ = project_with(
+        tmp_path, fake, monkeypatch, accounts=accounts, models=[model], retry=retry
+    )
+    ws = load_workspace(project.root)
+    plan = plan_pipeline(project.root / "pipelines/p.yaml", ws, {})
+    info = describe_plan(plan, ws)
+    # Two attempts of 10 s on each account, and the one backoff (1 s) between them.
+    assert info["steps"][0]["worst_case_s"] == 2 * accounts * 10 + 1
+    assert info["worst_case_all_candidates_s"] == 2 * accounts * 10 + 1

@@ -111,12 +111,16 @@ class DryRun:
             "cost_per_attempt_usd": each,
         }
 
+    def _accounts_serving(self, spec: ModelSpec) -> int:
+        return len(self.pool.accounts_for(spec.provider, spec.model, spec.account))
+
     def describe(self) -> dict[str, Any]:
         """``Plan.describe()`` plus availability, job counts and worst-case cost (these
         keys are added; the plan's own keys keep their meaning, except that the
         worst-case times now count only the candidates that can run)."""
         info = self.plan.describe()
         per_step: dict[str, float] = {}
+        every: dict[str, float] = {}  # the same with every candidate, available or not
         total_cost = 0.0
         unpriced: list[str] = []
         for step_info, sp in zip(info["steps"], self.plan.steps, strict=True):
@@ -134,18 +138,19 @@ class DryRun:
                     unpriced.append(spec.label)
                 else:
                     step_cost += each * sp.retry.max_attempts
-            worst = sp.worst_case_s(tuple(available))
+            worst = sp.worst_case_s(tuple(available), self._accounts_serving)
             per_step[sp.id] = worst
             jobs = len(items) if items is not None else None
             step_info["worst_case_s"] = round(worst, 1)
-            step_info["worst_case_all_candidates_s"] = round(sp.worst_case_s(), 1)
+            every[sp.id] = sp.worst_case_s(accounts=self._accounts_serving)
+            step_info["worst_case_all_candidates_s"] = round(every[sp.id], 1)
             step_info["worst_case_cost_usd"] = round(step_cost, 6)
             step_info["jobs"] = jobs
             step_info["available_candidates"] = len(available)
             step_info["offline"] = bool(available) and available[0].provider == OFFLINE_PROVIDER
             total_cost += step_cost * (jobs or 1)
         info["worst_case_s"] = round(self.plan.critical_path_s(per_step), 1)
-        info["worst_case_all_candidates_s"] = round(self.plan.critical_path_s(), 1)
+        info["worst_case_all_candidates_s"] = round(self.plan.critical_path_s(every), 1)
         info["worst_case_cost_usd"] = round(total_cost, 6)
         info["jobs_known"] = all(s["jobs"] is not None for s in info["steps"])
         info["unpriced_candidates"] = sorted(set(unpriced))

@@ -83,7 +83,9 @@ class Failover:
     retry_on_reject: bool = False
     #: Whether a later candidate could take the call now (None: there is none to hand to).
     alternative: Callable[[], bool] | None = None
-    #: Attempts this candidate has made for the job.
+    #: Attempts this candidate has used for the job. A call that failed with account
+    #: trouble and went on at once to another account of the model is part of the same
+    #: attempt: one account's bad moment does not use up the job's attempts.
     made: int = 0
     #: Backoffs slept so far: the exponent of the next one.
     backoffs: int = 0
@@ -98,11 +100,13 @@ class Failover:
 
     def next_move(self, exc: BaseException, account: str | None) -> Move:
         """What to do after attempt ``made`` failed with ``exc`` on ``account``."""
-        if not self._may_retry(exc) or self.attempts_left == 0 or self._past_deadline():
+        if not self._may_retry(exc) or self._past_deadline():
             return "give_up"
-        if not account_trouble(exc):
-            return "again"  # an invalid or rejected answer: the account is not to blame
-        if self.task_account is not None:
+        if not account_trouble(exc) or self.task_account is not None:
+            if self.attempts_left == 0:
+                return "give_up"
+            if not account_trouble(exc):
+                return "again"  # an invalid or rejected answer: the account is not to blame
             # A vendor task is paid for and running: poll it again, never start another.
             return "again" if isinstance(exc, RateLimitedError) else "backoff"
         if account is not None:
@@ -115,7 +119,12 @@ class Failover:
             tokens=self.tokens,
             avoid=self.failed_accounts,
         ):
+            # The same attempt, at once, on an account that has not failed it since the
+            # last backoff (so at most one call per account before an attempt is used).
+            self.made -= 1
             return "failover"
+        if self.attempts_left == 0:
+            return "give_up"
         if (
             self.retry.failover == "candidates"
             and self.alternative is not None

@@ -6,7 +6,7 @@ Building a plan calls nothing; ``mediamix run --dry-run`` prints it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -66,16 +66,26 @@ class StepPlan:
     def attempt_timeout(self, spec: ModelSpec) -> float:
         return spec.timeout_s or DEFAULT_TIMEOUT_S.get(self.media_type, 120.0)
 
-    def worst_case_s(self, candidates: tuple[ModelSpec, ...] | None = None) -> float:
+    def worst_case_s(
+        self,
+        candidates: tuple[ModelSpec, ...] | None = None,
+        accounts: Callable[[ModelSpec], int] | None = None,
+    ) -> float:
         """Upper bound on the step's time per job: every attempt of every candidate (or of
-        just ``candidates``, e.g. the available ones) times out and backs off."""
+        just ``candidates``, e.g. the available ones) times out and backs off. An attempt
+        that times out on one account goes on at once on the next, so with ``accounts``
+        (how many serve a candidate) each attempt counts one timeout per account."""
         r = self.retry
         backoff = sum(
             min(r.max_backoff_s, r.initial_backoff_s * r.multiplier**i) + r.jitter_s
             for i in range(max(r.max_attempts - 1, 0))
         )
         chosen = self.candidates if candidates is None else candidates
-        per = [r.max_attempts * self.attempt_timeout(c) + backoff for c in chosen]
+        per = [
+            r.max_attempts * max(1, accounts(c) if accounts else 1) * self.attempt_timeout(c)
+            + backoff
+            for c in chosen
+        ]
         if self.strategy == "ensemble":
             return max(per, default=0.0)
         worst = sum(per)
