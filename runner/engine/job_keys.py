@@ -97,7 +97,7 @@ class JobKeys:
         blob = (
             f"{b[0]}{_encode(listed) if listed else '[]'}"
             f"{b[1]}{'null' if item_index is None else _text(item_index)}"
-            f"{b[2]}{_encode(params)}{b[3]}{_text(pipeline)}{b[4]}{_text(prompt)}{b[5]}"
+            f"{b[2]}{_params_text(params)}{b[3]}{_text(pipeline)}{b[4]}{_text(prompt)}{b[5]}"
         )
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -109,3 +109,12 @@ def _text(value: Any) -> str:
     if kind is str:
         return encode_basestring_ascii(value)
     return str(value) if kind is int else _encode(value)
+
+
+def _params_text(params: Any) -> str:
+    """The params' JSON text; a step without params (most) has none to encode."""
+    if params is None:
+        return "null"
+    if type(params) is dict and not params:
+        return "{}"
+    return _encode(params)

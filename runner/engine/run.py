@@ -89,6 +89,8 @@ class PipelineRun:
         #: The run's UTC date, as output templates' {date} spell it (YYYY-MM-DD; isoformat
         #: is several times cheaper than strftime, and a batch starts a run per row).
         self.started_on = self.started_at.date().isoformat()
+        #: As templates' {{ run.started_at }} spell it (a fresh dict per job, one text).
+        self._started_text = self.started_at.isoformat()
         self.flow = JobFlow(
             services, self.run_id, plan.pipeline.name, self.started_on, self.results
         )
@@ -100,7 +102,7 @@ class PipelineRun:
             inputs=self.plan.inputs,
             outputs=self.outputs,
             pipeline=self.plan.pipeline.name,
-            run={"id": self.run_id, "started_at": self.started_at.isoformat()},
+            run={"id": self.run_id, "started_at": self._started_text},
             item=item,
             index=index,
         )
