@@ -74,21 +74,27 @@ class _Watching(ScriptedProvider):
         return await super().generate(request, ctx)
 
 
-def test_an_engine_run_raises_it_while_jobs_run(tmp_path: Path) -> None:
-    project = make_project(tmp_path)
-    project.write("presets/words.yaml", preset_yaml("text", ["m1"]))
+def words_project(root: Path, models: list[str]) -> Path:
+    """A text step of scripted ``models`` over the input list ``names``."""
+    project = make_project(root)
+    project.write("presets/words.yaml", preset_yaml("text", models))
     project.write(
         "pipelines/p.yaml",
         """\
 inputs:
-  names: {type: list, default: [x, y, z]}
+  names: {type: list, default: []}
 steps:
   - {id: each, preset: words, prompt: "say {{ item }}", for_each: inputs.names}
 """,
     )
+    return project.root
+
+
+def test_an_engine_run_raises_it_while_jobs_run(tmp_path: Path) -> None:
+    root = words_project(tmp_path, ["m1"])
     with Scripted(_Watching()) as provider:
-        ws = load_workspace(project.root)
-        plan = plan_pipeline(project.root / "pipelines/p.yaml", ws, {})
+        ws = load_workspace(root)
+        plan = plan_pipeline(root / "pipelines/p.yaml", ws, {"names": ["x", "y", "z"]})
         result = asyncio.run(run_plan(plan, ws, options=EngineOptions(no_wait=True)))
     assert result.status == "succeeded"
     assert isinstance(provider, _Watching) and provider.seen == [YOUNG_THRESHOLD] * 3
@@ -100,23 +106,13 @@ def test_finished_jobs_leave_no_reference_cycles(tmp_path: Path) -> None:
     collector to find: in a long run those cycles made every young collection walk all the
     jobs in flight. Failing over between two candidates (the closures that decide whether
     to move at once) is the path that used to leave 24 objects a job."""
-    project = make_project(tmp_path)
-    project.write("presets/words.yaml", preset_yaml("text", ["m1", "m2"]))
-    project.write(
-        "pipelines/p.yaml",
-        """\
-inputs:
-  names: {type: list, default: []}
-steps:
-  - {id: each, preset: words, prompt: "say {{ item }}", for_each: inputs.names}
-""",
-    )
+    root = words_project(tmp_path, ["m1", "m2"])
     jobs = 40
     with Scripted(ScriptedProvider()) as provider:
         # For the warm-up run and the measured one: some jobs fail over to m2.
         provider.script("m1", *(["transient", "permanent", "ok", "ok"] * (jobs // 2)))
-        ws = load_workspace(project.root)
-        plan = plan_pipeline(project.root / "pipelines/p.yaml", ws, {"names": list(range(jobs))})
+        ws = load_workspace(root)
+        plan = plan_pipeline(root / "pipelines/p.yaml", ws, {"names": list(range(jobs))})
         options = EngineOptions(no_wait=True, concurrency=4)
         asyncio.run(run_plan(plan, ws, options=options))  # warm: imports and caches
         gc.collect()

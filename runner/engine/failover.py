@@ -102,29 +102,29 @@ class Failover:
         """What to do after attempt ``made`` failed with ``exc`` on ``account``."""
         if not self._may_retry(exc) or self._past_deadline():
             return "give_up"
-        if not account_trouble(exc) or self.task_account is not None:
-            if self.attempts_left == 0:
-                return "give_up"
-            if not account_trouble(exc):
-                return "again"  # an invalid or rejected answer: the account is not to blame
-            # A vendor task is paid for and running: poll it again, never start another.
-            return "again" if isinstance(exc, RateLimitedError) else "backoff"
-        if account is not None:
-            self.failed_accounts.add(account)
-        if self.pool.ready_now(
-            self.spec.provider,
-            self.spec.model,
-            account=self.spec.account,
-            needs_key=self.needs_key,
-            tokens=self.tokens,
-            avoid=self.failed_accounts,
-        ):
-            # The same attempt, at once, on an account that has not failed it since the
-            # last backoff (so at most one call per account before an attempt is used).
-            self.made -= 1
-            return "failover"
+        trouble = account_trouble(exc)
+        if trouble and self.task_account is None:
+            if account is not None:
+                self.failed_accounts.add(account)
+            if self.pool.ready_now(
+                self.spec.provider,
+                self.spec.model,
+                account=self.spec.account,
+                needs_key=self.needs_key,
+                tokens=self.tokens,
+                avoid=self.failed_accounts,
+            ):
+                # The same attempt, at once, on an account that has not failed it since
+                # the last backoff (so at most one call per account before one is used).
+                self.made -= 1
+                return "failover"
         if self.attempts_left == 0:
             return "give_up"
+        if not trouble:
+            return "again"  # an invalid or rejected answer: the account is not to blame
+        if self.task_account is not None:
+            # A vendor task is paid for and running: poll it again, never start another.
+            return "again" if isinstance(exc, RateLimitedError) else "backoff"
         if (
             self.retry.failover == "candidates"
             and self.alternative is not None

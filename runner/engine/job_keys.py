@@ -48,8 +48,7 @@ def key_material(
         "preset_params": sp.preset.params if sp.preset else None,
         "candidates": [[c.provider, c.model, c.account, c.params] for c in sp.candidates],
         "validate": sp.validate,
-        # By content, so a resumed or repeated run with the same inputs finds the same key.
-        "inputs": [a.sha256 or a.url or a.path or a.text for a in inputs],
+        "inputs": _identities(inputs),
     }
     if sp.judge is not None:
         # A judge changes what counts as done; without one the key is what it always was.
@@ -92,14 +91,19 @@ class JobKeys:
     ) -> str:
         """The key :func:`key_material` defines, for one job of this step."""
         # The varying entries in sorted order: inputs, item_index, params, pipeline, prompt.
-        listed = [a.sha256 or a.url or a.path or a.text for a in inputs] if inputs else None
         b = self._between
         blob = (
-            f"{b[0]}{_encode(listed) if listed else '[]'}"
+            f"{b[0]}{_encode(_identities(inputs)) if inputs else '[]'}"
             f"{b[1]}{'null' if item_index is None else _text(item_index)}"
             f"{b[2]}{_params_text(params)}{b[3]}{_text(pipeline)}{b[4]}{_text(prompt)}{b[5]}"
         )
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _identities(inputs: list[InputAsset]) -> list[str | None]:
+    """The inputs by content, so a resumed or repeated run with the same inputs finds the
+    same key."""
+    return [a.sha256 or a.url or a.path or a.text for a in inputs]
 
 
 def _text(value: Any) -> str:

@@ -105,24 +105,32 @@ class LocalBackend:
     def _write_new(self, key: str, data: bytes, *, keep_folder: bool) -> int | None:
         folders, name = split_key(key)
         shown = f"{self._root}/{key}"
-        for last_try in (False, True):
-            folder = self._confined.open_folder(folders, create=True, fresh=last_try)
-            kept = False
-            try:
-                _write_atomically(folder, name, shown, data)
-                kept = keep_folder
-                return folder if kept else None
-            except FileNotFoundError:
-                if last_try:
-                    raise StorageError(
-                        f"cannot write artifact {shown}: its folder vanished twice"
-                    ) from None
-                # The folder was removed while we wrote (a user cleaning up while a batch
-                # runs): walk, from the root, and make it again, once.
-            finally:
-                if not kept:
-                    os.close(folder)
-        raise AssertionError("unreachable: the last try returns or raises")
+        try:
+            return self._write_in(folders, name, shown, data, keep_folder, fresh=False)
+        except FileNotFoundError:
+            pass
+        # The folder was removed while we wrote (a user cleaning up while a batch runs):
+        # walk, from the root, and make it again, once.
+        try:
+            return self._write_in(folders, name, shown, data, keep_folder, fresh=True)
+        except FileNotFoundError:
+            vanished = f"cannot write artifact {shown}: its folder vanished twice"
+            raise StorageError(vanished) from None
+
+    def _write_in(
+        self, folders: list[str], name: str, shown: str, data: bytes, keep: bool, *, fresh: bool
+    ) -> int | None:
+        """Write in the folder (made as needed); its descriptor stays open when ``keep``."""
+        folder = self._confined.open_folder(folders, create=True, fresh=fresh)
+        try:
+            _write_atomically(folder, name, shown, data)
+        except BaseException:
+            os.close(folder)
+            raise
+        if keep:
+            return folder
+        os.close(folder)
+        return None
 
     def _install(self, source: Path, key: str, move: bool) -> None:
         """Put ``source``'s bytes at ``key`` atomically (runs in a worker thread)."""
@@ -152,7 +160,7 @@ class LocalBackend:
         assert source_folders == folders, "a rename stays within its folder"
         folder = self._confined.open_folder(folders, create=False)
         try:
-            os.replace(source_name, name, src_dir_fd=folder, dst_dir_fd=folder)
+            self.rename_in(folder, source_name, name)
         finally:
             os.close(folder)
 
